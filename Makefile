@@ -1,0 +1,82 @@
+# daylight.release: everything runs through here, from a fresh Debian 12 machine as root.
+#   make demo   build and start the lab, release the demo app 1.0.0 -> 2.0.0 under load, report
+#   make test   lint, unit, sanity, Molecule and end-to-end tests (what CI runs)
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+WEB_NODES ?= 3
+VERSION ?=
+APT_PACKAGES := podman runc debootstrap uidmap slirp4netns curl git
+
+export PATH := $(BIN):$(PATH)
+export CONTAINERS_CONF := $(CURDIR)/lab/containers.conf
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_FORCE_COLOR := 0
+
+.PHONY: help deps venv collection lab lab-down package demo lint unit sanity molecule e2e test clean
+
+help:
+	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
+
+# System packages the lab needs; skipped when already there.
+deps: .build/deps.stamp
+.build/deps.stamp:
+	@mkdir -p .build
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@touch $@
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements.txt
+	@touch $@
+
+# ansible.cfg looks for collections in .build/collections: link this checkout in there.
+collection: .build/collections/ansible_collections/daylight/release
+.build/collections/ansible_collections/daylight/release:
+	@mkdir -p $(@D)
+	@ln -sfn ../../../.. $@
+
+lab: deps venv collection
+	lab/lab.sh up $(WEB_NODES)
+	ansible-playbook lab/configure.yml
+
+lab-down:
+	lab/lab.sh down
+
+package:
+	@test -n "$(VERSION)" || { echo "usage: make package VERSION=x.y.z"; exit 2; }
+	examples/demo-app/package.sh $(VERSION) build/packages
+
+demo: lab
+	python tests/e2e/release_under_load.py --from 1.0.0 --to 2.0.0
+
+lint: venv collection
+	yamllint -s .
+	ruff check plugins tests
+	ansible-lint
+
+unit: venv collection
+	pytest tests/unit
+
+sanity: venv
+	tests/sanity/run.sh
+
+molecule: deps venv collection
+	lab/lab.sh image
+	molecule test -s web_node
+
+e2e: lab
+	pytest tests/e2e
+
+test: lint unit sanity molecule e2e
+
+clean: lab-down
+	rm -rf .build build $(VENV)

@@ -1,0 +1,142 @@
+"""Release one version of the demo app on the running lab while a steady load is checked.
+
+    python tests/e2e/release_under_load.py --from 1.0.0 --to 2.0.0
+
+Puts every web node on --from first if it is not there (a release without load), then starts
+the load, runs release.yml for --to, stops the load and prints a report: per node the version
+before and after, requests sent, failed, inconsistent, stale, and the release's duration.
+Exits 1 when the release failed or any request failed, was inconsistent or stale.
+`make demo` runs this; the end-to-end test uses the same functions.
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+from loadgen import Load  # noqa: E402
+
+PACKAGES = os.path.join(ROOT, "build", "packages")
+
+
+def package(version):
+    """Build the demo app's package for `version` (reproducible); return its path."""
+    out = subprocess.run([os.path.join(ROOT, "examples", "demo-app", "package.sh"), version, PACKAGES],
+                         check=True, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def web_nodes():
+    out = subprocess.run(["podman", "ps", "--filter", "label=daylight.group=webservers", "--format", "{{.Names}}"],
+                         check=True, capture_output=True, text=True)
+    return sorted(out.stdout.split())
+
+
+def served_versions():
+    """What each web node serves, asked of the node itself (not through the load balancer)."""
+    versions = {}
+    for node in web_nodes():
+        out = subprocess.run(["podman", "exec", node, "curl", "-s", "-o", "/dev/null", "-D", "-",
+                              "http://127.0.0.1/"], capture_output=True, text=True)
+        m = re.search(r"^x-release-version:\s*(\S+)", out.stdout, re.I | re.M)
+        versions[node] = m.group(1) if m else "none"
+    return versions
+
+
+def release(version, package_path, *extra):
+    """Run release.yml; return (returncode, output, seconds)."""
+    started = time.monotonic()
+    proc = subprocess.run(
+        # JSON extra vars: a version with a space must arrive whole, not split as key=value.
+        ["ansible-playbook", "release.yml",
+         "-e", json.dumps({"release_version": version, "release_package": package_path}), *extra],
+        cwd=ROOT, capture_output=True, text=True)
+    return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started
+
+
+def recap(output):
+    """PLAY RECAP counters per host: {'web1': {'ok': 3, 'changed': 0, ...}}."""
+    hosts = {}
+    for m in re.finditer(r"^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$", output, re.M):
+        hosts[m.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(2))}
+    return hosts
+
+
+def release_under_load(old, new, rate=60):
+    """The whole scenario; returns a dict the test asserts on and the demo prints."""
+    old_pkg, new_pkg = package(old), package(new)
+    if set(served_versions().values()) != {old}:
+        rc, out, _ = release(old, old_pkg)
+        if rc != 0:
+            raise RuntimeError("could not put the lab on %s first:\n%s" % (old, out[-3000:]))
+    before = served_versions()
+    with Load(rate=rate) as load:
+        time.sleep(3)  # a baseline on the old release
+        rc, out, seconds = release(new, new_pkg)
+        time.sleep(3)  # and a tail on the new one
+    report = load.report(old, new)
+    after = served_versions()
+    return {
+        "release_rc": rc,
+        "release_output": out,
+        "release_seconds": round(seconds, 1),
+        "seconds_per_node": round(seconds / max(len(after), 1), 1),
+        "before": before,
+        "after": after,
+        "load": report.summary(),
+        "examples": {
+            "failed": [vars(r) for r in report.failed()[:5]],
+            "inconsistent": [vars(r) for r in report.inconsistent()[:5]],
+            "stale": [vars(r) for r in report.stale()[:5]],
+        },
+    }
+
+
+def print_report(result, old, new):
+    load = result["load"]
+    print()
+    print("Release %s -> %s under load" % (old, new))
+    print("  %-8s %-10s %-10s" % ("node", "before", "after"))
+    for node in sorted(result["after"]):
+        print("  %-8s %-10s %-10s" % (node, result["before"].get(node, "none"), result["after"][node]))
+    print("  requests sent      %d (%.1f/s)" % (load["requests"], load["rate_per_second"]))
+    print("  failed             %d" % load["failed"])
+    print("  inconsistent       %d" % load["inconsistent"])
+    print("  stale              %d" % load["stale"])
+    print("  mixed-version secs %d" % load["seconds_with_mixed_versions"])
+    print("  release duration   %.1f s (%.1f s per node)" % (result["release_seconds"], result["seconds_per_node"]))
+    print("  ansible-playbook   %s" % ("ok" if result["release_rc"] == 0 else "FAILED rc=%d" % result["release_rc"]))
+    for kind, examples in result["examples"].items():
+        for e in examples:
+            print("  %s: %s" % (kind, json.dumps(e)))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--from", dest="old", default="1.0.0")
+    parser.add_argument("--to", dest="new", default="2.0.0")
+    parser.add_argument("--rate", type=int, default=60, help="requests per second (default 60)")
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args()
+    result = release_under_load(args.old, args.new, args.rate)
+    print_report(result, args.old, args.new)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({k: v for k, v in result.items() if k != "release_output"}, f, indent=2)
+    load = result["load"]
+    ok = (result["release_rc"] == 0 and not load["failed"] and not load["inconsistent"] and not load["stale"]
+          and set(result["after"].values()) == {args.new})
+    if result["release_rc"] != 0:
+        print(result["release_output"][-4000:])
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""End-to-end: real releases of the demo app on the podman lab (HAProxy, Apache + mod_php).
+
+Needs the lab running (`make e2e` starts it). Nothing is mocked here. The tests run in file
+order: the release under load leaves every node on 2.0.0, which the later tests start from.
+"""
+
+import os
+import shutil
+import subprocess
+import tarfile
+
+import pytest
+
+from release_under_load import ROOT, package, recap, release, release_under_load, served_versions, web_nodes
+
+OLD, NEW = "1.0.0", "2.0.0"
+
+
+def estate_snapshot():
+    """Everything a release could change: each node's link, the share, each server's state in HAProxy."""
+    snap = {}
+    for node in web_nodes():
+        snap[node] = subprocess.run(["podman", "exec", node, "readlink", "/var/www/current"],
+                                    capture_output=True, text=True).stdout.strip()
+    snap["share"] = subprocess.run(["podman", "exec", web_nodes()[0], "ls", "-A", "/srv/daylight/releases",
+                                    "/srv/daylight/releases/.incoming"], capture_output=True, text=True).stdout
+    stats = subprocess.run(["podman", "exec", "lb1", "bash", "-c",
+                            "echo 'show stat' | socat stdio /run/haproxy/admin.sock | cut -d, -f1,2,18"],
+                           capture_output=True, text=True).stdout
+    snap["haproxy"] = sorted(line for line in stats.splitlines() if line.startswith("web,web"))
+    return snap
+
+
+@pytest.fixture(scope="module")
+def lab():
+    if not web_nodes():
+        pytest.fail("the lab is not running: start it with `make lab`")
+    return web_nodes()
+
+
+def test_release_under_load_has_zero_downtime(lab):
+    result = release_under_load(OLD, NEW, rate=60)
+    load = result["load"]
+    print(result["release_output"][-2000:])
+    print({k: v for k, v in result.items() if k not in ("release_output",)})
+    assert result["release_rc"] == 0, result["release_output"][-3000:]
+    assert set(result["before"].values()) == {OLD}
+    assert load["rate_per_second"] >= 50, load
+    assert load["failed"] == 0, result["examples"]["failed"]
+    assert load["inconsistent"] == 0, result["examples"]["inconsistent"]
+    assert load["stale"] == 0, result["examples"]["stale"]
+    assert result["after"] == {node: NEW for node in lab}
+
+
+def test_second_run_changes_nothing(lab):
+    rc, out, _ = release(NEW, package(NEW))
+    assert rc == 0, out[-3000:]
+    counts = recap(out)
+    assert set(lab) <= set(counts), out[-2000:]
+    assert {host: c["changed"] for host, c in counts.items()} == {host: 0 for host in counts}, out[-3000:]
+    # Nothing drained either: the drain task never ran.
+    assert "Stop sending new sessions" not in out
+
+
+def _checksum_mismatch(tmp_path):
+    bad = tmp_path / "demo-app-9.9.9.tar.gz"
+    shutil.copy(package(NEW), bad)
+    (tmp_path / "demo-app-9.9.9.tar.gz.sha256").write_text("0" * 64 + "  demo-app-9.9.9.tar.gz\n")
+    return str(bad)
+
+
+@pytest.mark.parametrize("version, make_package, message", [
+    ("../evil", lambda tmp: package(NEW), "release version '../evil' is not valid"),
+    ("2.0/1", lambda tmp: package(NEW), "release version '2.0/1' is not valid"),
+    ("2.0 1", lambda tmp: package(NEW), "release version '2.0 1' is not valid"),
+    ("", lambda tmp: package(NEW), "release version '' is not valid"),
+    ("9.9.9", lambda tmp: str(tmp / "nope.tar.gz"), "does not exist on the controller"),
+    ("9.9.9", _checksum_mismatch, "checksum mismatch for"),
+])
+def test_bad_input_is_refused_and_nothing_changes(lab, tmp_path, version, make_package, message):
+    before = estate_snapshot()
+    rc, out, _ = release(version, make_package(tmp_path))
+    assert rc != 0
+    assert message in out, out[-3000:]
+    assert estate_snapshot() == before
+
+
+def test_unreachable_host_is_refused_and_nothing_changes(lab, tmp_path):
+    extra = tmp_path / "ghost.yml"
+    extra.write_text("webservers:\n  hosts:\n    web-ghost:\n      ansible_connection: containers.podman.podman\n")
+    before = estate_snapshot()
+    pkg = package("3.0.0")
+    rc, out, _ = release("3.0.0", pkg, "-i", os.path.join(ROOT, "inventories", "lab"), "-i", str(extra))
+    assert rc != 0
+    assert "web-ghost" in out and "UNREACHABLE" in out, out[-3000:]
+    assert estate_snapshot() == before
+
+
+def _broken_package(tmp_path, version):
+    """A package whose probe page fails: what a bad release looks like to the smoke test."""
+    src = tmp_path / "src"
+    with tarfile.open(package(NEW)) as tar:
+        tar.extractall(src, filter="data")
+    for path in src.rglob("*.php"):
+        path.write_text(path.read_text().replace(NEW, version))
+    (src / "probe.php").write_text("<?php\nrequire __DIR__ . '/lib/bootstrap.php';\nhttp_response_code(500);\n")
+    out = tmp_path / ("demo-app-%s.tar.gz" % version)
+    with tarfile.open(out, "w:gz") as tar:
+        tar.add(src, arcname=".")
+    subprocess.run("sha256sum %s > %s.sha256" % (out.name, out.name), shell=True, cwd=tmp_path, check=True)
+    return str(out)
+
+
+def test_failed_smoke_test_puts_node_back_and_stops(lab, tmp_path):
+    rc, out, _ = release("2.1.0-broken", _broken_package(tmp_path, "2.1.0-broken"))
+    assert rc != 0
+    assert "release 2.1.0-broken stopped" in out, out[-3000:]
+    assert "is back on %s and enabled" % NEW in out, out[-3000:]
+    # The canary went back, the others were never touched, and every server is enabled.
+    assert served_versions() == {node: NEW for node in lab}
+    states = estate_snapshot()["haproxy"]
+    assert states and all(line.endswith(",UP") for line in states), states
