@@ -46,7 +46,9 @@ build_image() {
 
 start_host() {
   local name=$1 group=$2; shift 2
-  if [ "$(podman container inspect --format '{{.State.Running}}' "$name" 2>/dev/null)" = "true" ]; then
+  # A running host built from the current recipe is kept; anything else is replaced.
+  if [ "$(podman container inspect --format '{{.State.Running}} {{ index .Config.Labels "daylight.recipe" }}' "$name" 2>/dev/null)" \
+       = "true $(recipe_hash)" ]; then
     return 0
   fi
   podman rm -f "$name" >/dev/null 2>&1 || true
