@@ -72,7 +72,8 @@ def swap_symlink(path, target, expect_current=None, confine_to=None, check_mode=
 
     resolved = _resolve(parent, target)
     if not os.path.exists(resolved):
-        raise ValidationError('target %s does not exist; stage the release first' % target)
+        shown = target if target == resolved else '%s (%s)' % (target, resolved)
+        raise ValidationError('target %s does not exist; stage the release first' % shown)
     if confine_to is not None:
         root = os.path.realpath(confine_to)
         if not _is_inside(resolved, root):

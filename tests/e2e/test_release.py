@@ -4,6 +4,7 @@ Needs the lab running (`make e2e` starts it). Nothing is mocked here. The tests 
 order: the release under load leaves every node on 2.0.0, which the later tests start from.
 """
 
+import gzip
 import os
 import shutil
 import subprocess
@@ -96,17 +97,23 @@ def test_unreachable_host_is_refused_and_nothing_changes(lab, tmp_path):
     assert estate_snapshot() == before
 
 
-def _broken_package(tmp_path, version):
-    """A package whose probe page fails: what a bad release looks like to the smoke test."""
+def _broken_package(tmp_path, version, node=None):
+    """A package whose probe page fails (on `node` only, if given): a bad release to the smoke test."""
     src = tmp_path / "src"
     with tarfile.open(package(NEW)) as tar:
         tar.extractall(src, filter="data")
     for path in src.rglob("*.php"):
         path.write_text(path.read_text().replace(NEW, version))
-    (src / "probe.php").write_text("<?php\nrequire __DIR__ . '/lib/bootstrap.php';\nhttp_response_code(500);\n")
+    broken = "true" if node is None else "gethostname() === '%s'" % node
+    probe = (src / "probe.php").read_text()
+    (src / "probe.php").write_text(probe.replace("<?php", "<?php\nif (%s) { http_response_code(500); exit; }" % broken, 1))
     out = tmp_path / ("demo-app-%s.tar.gz" % version)
-    with tarfile.open(out, "w:gz") as tar:
-        tar.add(src, arcname=".")
+    # Reproducible (fixed times and owners): the same broken version always has the same checksum.
+    def fixed(info):
+        info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+        return info
+    with gzip.GzipFile(out, "wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
+        tar.add(src, arcname=".", filter=fixed)
     subprocess.run("sha256sum %s > %s.sha256" % (out.name, out.name), shell=True, cwd=tmp_path, check=True)
     return str(out)
 
@@ -117,6 +124,17 @@ def test_failed_smoke_test_puts_node_back_and_stops(lab, tmp_path):
     assert "release 2.1.0-broken stopped" in out, out[-3000:]
     assert "is back on %s and enabled" % NEW in out, out[-3000:]
     # The canary went back, the others were never touched, and every server is enabled.
+    assert served_versions() == {node: NEW for node in lab}
+    states = estate_snapshot()["haproxy"]
+    assert states and all(line.endswith(",UP") for line in states), states
+
+
+def test_node_failing_later_returns_the_whole_estate(lab, tmp_path):
+    """web1 passes, web2 fails: web2 goes back, then web1 is switched back too."""
+    rc, out, _ = release("2.2.0-web2-broken", _broken_package(tmp_path, "2.2.0-web2-broken", node="web2"))
+    assert rc != 0
+    assert "release 2.2.0-web2-broken stopped" in out, out[-3000:]
+    assert "failed on web2" in out and "Every node now serves %s (one version)" % NEW in out, out[-3000:]
     assert served_versions() == {node: NEW for node in lab}
     states = estate_snapshot()["haproxy"]
     assert states and all(line.endswith(",UP") for line in states), states

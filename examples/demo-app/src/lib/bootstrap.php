@@ -6,3 +6,8 @@ const DEMO_RELEASE_VERSION = '@VERSION@';
 header('X-Release-Version: ' . DEMO_RELEASE_VERSION);
 header('X-Served-By: ' . gethostname());
 header('Cache-Control: no-store');
+
+// Feature toggles: this request's groups, cookies, and the X-Toggle-Serial and
+// X-Toggle-Groups headers (see toggles.php).
+require __DIR__ . '/toggles.php';
+daylight_toggles_start();
