@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 WEB_NODES ?= 3
 VERSION ?=
-APT_PACKAGES := podman runc debootstrap uidmap slirp4netns curl git
+APT_PACKAGES := podman runc debootstrap uidmap slirp4netns curl git shellcheck
 
 export PATH := $(BIN):$(PATH)
 export CONTAINERS_CONF := $(CURDIR)/lab/containers.conf

@@ -91,8 +91,8 @@ up() {
 
 down() {
   local ids
-  ids=$(podman ps -aq --filter label=daylight.lab=1)
-  [ -n "$ids" ] && podman rm -f -t 2 $ids >/dev/null
+  mapfile -t ids < <(podman ps -aq --filter label=daylight.lab=1)
+  [ "${#ids[@]}" -gt 0 ] && podman rm -f -t 2 "${ids[@]}" >/dev/null
   podman volume exists "$SHARE_VOLUME" && podman volume rm -f "$SHARE_VOLUME" >/dev/null
   podman network exists "$NETWORK" && podman network rm -f "$NETWORK" >/dev/null
   log "removed"

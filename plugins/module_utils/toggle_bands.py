@@ -192,7 +192,7 @@ def _tile(feature, bands):
         if reach is None or band[1] > reach[1]:
             reach = band
     covered = set()
-    for lo, hi, _ in bands:
+    for lo, hi, _group in bands:
         covered.update(range(lo, hi + 1))
     missing = sorted(set(range(LOW, HIGH + 1)) - covered)
     if missing:

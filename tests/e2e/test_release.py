@@ -22,12 +22,12 @@ def estate_snapshot():
     snap = {}
     for node in web_nodes():
         snap[node] = subprocess.run(["podman", "exec", node, "readlink", "/var/www/current"],
-                                    capture_output=True, text=True).stdout.strip()
+                                    capture_output=True, text=True, check=False).stdout.strip()
     snap["share"] = subprocess.run(["podman", "exec", web_nodes()[0], "ls", "-A", "/srv/daylight/releases",
-                                    "/srv/daylight/releases/.incoming"], capture_output=True, text=True).stdout
+                                    "/srv/daylight/releases/.incoming"], capture_output=True, text=True, check=False).stdout
     stats = subprocess.run(["podman", "exec", "lb1", "bash", "-c",
                             "echo 'show stat' | socat stdio /run/haproxy/admin.sock | cut -d, -f1,2,18"],
-                           capture_output=True, text=True).stdout
+                           capture_output=True, text=True, check=False).stdout
     snap["haproxy"] = sorted(line for line in stats.splitlines() if line.startswith("web,web"))
     return snap
 
@@ -54,7 +54,7 @@ def test_release_under_load_has_zero_downtime(lab):
 
 
 def test_second_run_changes_nothing(lab):
-    rc, out, _ = release(NEW, package(NEW))
+    rc, out = release(NEW, package(NEW))[:2]
     assert rc == 0, out[-3000:]
     counts = recap(out)
     assert set(lab) <= set(counts), out[-2000:]
@@ -80,7 +80,7 @@ def _checksum_mismatch(tmp_path):
 ])
 def test_bad_input_is_refused_and_nothing_changes(lab, tmp_path, version, make_package, message):
     before = estate_snapshot()
-    rc, out, _ = release(version, make_package(tmp_path))
+    rc, out = release(version, make_package(tmp_path))[:2]
     assert rc != 0
     assert message in out, out[-3000:]
     assert estate_snapshot() == before
@@ -91,7 +91,7 @@ def test_unreachable_host_is_refused_and_nothing_changes(lab, tmp_path):
     extra.write_text("webservers:\n  hosts:\n    web-ghost:\n      ansible_connection: containers.podman.podman\n")
     before = estate_snapshot()
     pkg = package("3.0.0")
-    rc, out, _ = release("3.0.0", pkg, "-i", os.path.join(ROOT, "inventories", "lab"), "-i", str(extra))
+    rc, out = release("3.0.0", pkg, "-i", os.path.join(ROOT, "inventories", "lab"), "-i", str(extra))[:2]
     assert rc != 0
     assert "web-ghost" in out and "UNREACHABLE" in out, out[-3000:]
     assert estate_snapshot() == before
@@ -108,6 +108,7 @@ def _broken_package(tmp_path, version, node=None):
     probe = (src / "probe.php").read_text()
     (src / "probe.php").write_text(probe.replace("<?php", "<?php\nif (%s) { http_response_code(500); exit; }" % broken, 1))
     out = tmp_path / ("demo-app-%s.tar.gz" % version)
+
     # Reproducible (fixed times and owners): the same broken version always has the same checksum.
     def fixed(info):
         info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
@@ -119,7 +120,7 @@ def _broken_package(tmp_path, version, node=None):
 
 
 def test_failed_smoke_test_puts_node_back_and_stops(lab, tmp_path):
-    rc, out, _ = release("2.1.0-broken", _broken_package(tmp_path, "2.1.0-broken"))
+    rc, out = release("2.1.0-broken", _broken_package(tmp_path, "2.1.0-broken"))[:2]
     assert rc != 0
     assert "release 2.1.0-broken stopped" in out, out[-3000:]
     assert "is back on %s and enabled" % NEW in out, out[-3000:]
@@ -131,7 +132,7 @@ def test_failed_smoke_test_puts_node_back_and_stops(lab, tmp_path):
 
 def test_node_failing_later_returns_the_whole_estate(lab, tmp_path):
     """web1 passes, web2 fails: web2 goes back, then web1 is switched back too."""
-    rc, out, _ = release("2.2.0-web2-broken", _broken_package(tmp_path, "2.2.0-web2-broken", node="web2"))
+    rc, out = release("2.2.0-web2-broken", _broken_package(tmp_path, "2.2.0-web2-broken", node="web2"))[:2]
     assert rc != 0
     assert "release 2.2.0-web2-broken stopped" in out, out[-3000:]
     assert "failed on web2" in out and "Every node now serves %s (one version)" % NEW in out, out[-3000:]

@@ -75,7 +75,7 @@ def test_noop_ignores_expect_current_so_reruns_are_idempotent(site):
 def test_relative_target_is_stored_verbatim_and_checked_from_link_dir(site, monkeypatch):
     monkeypatch.chdir(str(site / 'releases'))  # must not matter: relative to dirname(path)
     link = str(site / 'current')
-    changed, _ = swap_symlink(link, 'releases/r2')
+    changed, dummy = swap_symlink(link, 'releases/r2')
     assert changed
     assert os.readlink(link) == 'releases/r2'
     assert os.path.samefile(link, str(site / 'releases' / 'r2'))
@@ -118,7 +118,7 @@ def test_expect_current_mismatch_refused_and_link_untouched(site):
 def test_expect_current_matches_resolved_path(site):
     link = str(site / 'current')
     os.symlink('releases/r1', link)
-    changed, _ = swap_symlink(link, 'releases/r2', expect_current=str(site / 'releases' / 'r1'))
+    changed, dummy = swap_symlink(link, 'releases/r2', expect_current=str(site / 'releases' / 'r1'))
     assert changed and os.readlink(link) == 'releases/r2'
 
 
@@ -192,14 +192,14 @@ def test_check_mode_writes_nothing(site):
 
 def test_diff(site):
     link = str(site / 'current')
-    _, result = swap_symlink(link, 'releases/r1')
+    dummy, result = swap_symlink(link, 'releases/r1')
     assert result['diff'] == {
         'before_header': link,
         'after_header': link,
         'before': '',
         'after': '%s -> releases/r1\n' % link,
     }
-    _, result = swap_symlink(link, 'releases/r2')
+    dummy, result = swap_symlink(link, 'releases/r2')
     assert result['diff']['before'] == '%s -> releases/r1\n' % link
     assert result['diff']['after'] == '%s -> releases/r2\n' % link
 
@@ -241,7 +241,7 @@ def test_readers_never_see_a_missing_link(site):
     swap_symlink(link, targets[0])
     ctx = multiprocessing.get_context('fork')
     stop, result = ctx.Event(), ctx.Queue()
-    readers = [ctx.Process(target=_reader, args=(link, stop, result)) for _ in range(1)]
+    readers = [ctx.Process(target=_reader, args=(link, stop, result)) for dummy in range(1)]
     for r in readers:
         r.start()
     try:
@@ -249,9 +249,9 @@ def test_readers_never_see_a_missing_link(site):
             swap_symlink(link, targets[(i + 1) % 2])
     finally:
         stop.set()
-        outcomes = [result.get(timeout=10) for _ in readers]
+        outcomes = [result.get(timeout=10) for dummy in readers]
         for r in readers:
             r.join()
-    assert [error for _, error in outcomes] == [None]
-    assert sum(reads for reads, _ in outcomes) > 1000
+    assert [error for dummy, error in outcomes] == [None]
+    assert sum(reads for reads, dummy in outcomes) > 1000
     assert listing(site) == ['current', 'releases']

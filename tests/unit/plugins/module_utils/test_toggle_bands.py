@@ -294,8 +294,8 @@ def test_random_partitions_are_accepted(bands):
 @given(st.lists(st.tuples(st.integers(1, 100), st.integers(0, 30), st.sampled_from('ab')), max_size=12))
 def test_accepted_band_sets_cover_every_number_exactly_once(raw):
     bands = [(lo, min(lo + length, 100), g) for lo, length, g in raw]
-    assume(len({(lo, hi) for lo, hi, _ in bands}) == len(bands))  # dict keys must be distinct
-    counts = {n: sum(lo <= n <= hi for lo, hi, _ in bands) for n in NUMBERS}
+    assume(len({(lo, hi) for lo, hi, dummy in bands}) == len(bands))  # dict keys must be distinct
+    counts = {n: sum(lo <= n <= hi for lo, hi, dummy in bands) for n in NUMBERS}
     try:
         tb.normalize(as_spec(bands))
     except ValidationError:
@@ -307,7 +307,7 @@ def test_accepted_band_sets_cover_every_number_exactly_once(raw):
 @given(partitions(), st.data())
 def test_dropping_a_range_is_rejected(bands, data):
     assume(len(bands) > 1)
-    lo, hi, _ = bands.pop(data.draw(st.integers(0, len(bands) - 1)))
+    lo, hi, dummy = bands.pop(data.draw(st.integers(0, len(bands) - 1)))
     assert '%s %s not in any band' % (tb._fmt(lo, hi), 'is' if lo == hi else 'are') in reject(as_spec(bands))
 
 
@@ -316,7 +316,7 @@ def test_extending_a_range_into_its_neighbour_is_rejected(bands, data):
     assume(len(bands) > 1)
     i = data.draw(st.integers(0, len(bands) - 2))
     lo, hi, g = bands[i]
-    n_lo, n_hi, _ = bands[i + 1]
+    n_lo, n_hi, dummy = bands[i + 1]
     by = data.draw(st.integers(1, n_hi - n_lo + 1))
     bands[i] = (lo, hi + by, g)
     message = reject(as_spec(bands))
