@@ -139,3 +139,13 @@ def test_node_failing_later_returns_the_whole_estate(lab, tmp_path):
     assert served_versions() == {node: NEW for node in lab}
     states = estate_snapshot()["haproxy"]
     assert states and all(line.endswith(",UP") for line in states), states
+
+
+def test_check_mode_says_what_it_would_do_and_changes_nothing(lab):
+    before = estate_snapshot()
+    rc, out = release("3.0.0", package("3.0.0"), "--check")[:2]
+    assert rc == 0, out[-3000:]
+    assert "would stage demo-app-3.0.0.tar.gz" in out, out[-3000:]
+    for node in lab:
+        assert "would drain %s, point it at 3.0.0 (from %s)" % (node, NEW) in out, out[-3000:]
+    assert estate_snapshot() == before
