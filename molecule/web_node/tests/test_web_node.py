@@ -42,8 +42,8 @@ def test_apache_running_and_enabled(host):
 
 def test_node_serves_the_release(host):
     out = host.check_output("curl -sS -i --max-time 5 http://127.0.0.1/")
-    head, _, body = out.replace("\r\n", "\n").partition("\n\n")
+    head, dummy, body = out.replace("\r\n", "\n").partition("\n\n")
     assert head.splitlines()[0].split()[1] == "200"
-    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in head.splitlines()[1:])}
+    headers = {k.strip().lower(): v.strip() for k, dummy, v in (line.partition(":") for line in head.splitlines()[1:])}
     assert headers["x-release-version"] == "2.0.0"
     assert "daylight demo release 2.0.0" in body
