@@ -2,7 +2,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: daylight.release contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-# ruff: noqa: EXE001, UP001, UP009, UP010 -- boilerplate required by ansible-test sanity
 
 from __future__ import absolute_import, division, print_function
 

@@ -10,40 +10,14 @@ import os
 
 import pytest
 
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.daylight.release.plugins.modules import atomic_symlink
 
 
-class ModuleExit(Exception):
-    def __init__(self, kwargs):
-        super(ModuleExit, self).__init__(kwargs)
-        self.result = kwargs
-
-
-class ModuleFail(ModuleExit):
-    pass
-
-
-@pytest.fixture(autouse=True)
-def no_exit(monkeypatch):
-    # exit_json/fail_json call sys.exit; raise instead so the test sees the result.
-    def exit_json(self, **kwargs):
-        raise ModuleExit(kwargs)
-
-    def fail_json(self, **kwargs):
-        raise ModuleFail(kwargs)
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
-
-
-def run(args, check_mode=False, diff=False):
-    args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
-    with patch_module_args(args):
-        with pytest.raises(ModuleExit) as exc:
-            atomic_symlink.main()
-    return exc.type, exc.value.result
+@pytest.fixture
+def run(run_module):
+    def call(args, check_mode=False, diff=False):
+        return run_module(atomic_symlink.main, _ansible_check_mode=check_mode, _ansible_diff=diff, **args)
+    return call
 
 
 @pytest.fixture
@@ -54,11 +28,11 @@ def site(tmp_path):
     return tmp_path
 
 
-def test_changed(site):
+def test_changed(site, run):
     link = str(site / 'current')
     kind, result = run(dict(path=link, target='releases/r2', expect_current='releases/r1',
                             confine_to=str(site / 'releases')))
-    assert kind is ModuleExit
+    assert kind == 'exit'
     assert result['changed'] is True
     assert result['previous_target'] == 'releases/r1'
     assert result['target'] == 'releases/r2'
@@ -67,15 +41,15 @@ def test_changed(site):
     assert os.readlink(link) == 'releases/r2'
 
 
-def test_unchanged(site):
+def test_unchanged(site, run):
     kind, result = run(dict(path=str(site / 'current'), target='releases/r1'))
-    assert kind is ModuleExit and result['changed'] is False
+    assert kind == 'exit' and result['changed'] is False
 
 
-def test_check_mode_with_diff_writes_nothing(site):
+def test_check_mode_with_diff_writes_nothing(site, run):
     link = str(site / 'current')
     kind, result = run(dict(path=link, target='releases/r2'), check_mode=True, diff=True)
-    assert kind is ModuleExit
+    assert kind == 'exit'
     assert result['changed'] is True
     assert result['diff']['before'] == '%s -> releases/r1\n' % link
     assert result['diff']['after'] == '%s -> releases/r2\n' % link
@@ -83,10 +57,10 @@ def test_check_mode_with_diff_writes_nothing(site):
     assert sorted(os.listdir(str(site))) == ['current', 'releases']
 
 
-def test_fail_json_message(site):
+def test_fail_json_message(site, run):
     link = str(site / 'current')
     kind, result = run(dict(path=link, target='releases/r2', expect_current='releases/r0'))
-    assert kind is ModuleFail
+    assert kind == 'fail'
     assert 'expected %s to point at releases/r0, but it points at releases/r1' % link in result['msg']
     assert result['path'] == link
     assert os.readlink(link) == 'releases/r1'
