@@ -69,7 +69,7 @@ def recap(output):
     return hosts
 
 
-def release_under_load(old, new, rate=60):
+def release_under_load(old, new, rate=60, batch_size=1):
     """The whole scenario; returns a dict the test asserts on and the demo prints."""
     old_pkg, new_pkg = package(old), package(new)
     if set(served_versions().values()) != {old}:
@@ -79,7 +79,7 @@ def release_under_load(old, new, rate=60):
     before = served_versions()
     with Load(rate=rate) as load:
         time.sleep(3)  # a baseline on the old release
-        rc, out, seconds = release(new, new_pkg)
+        rc, out, seconds = release(new, new_pkg, "-e", json.dumps({"release_batch_size": batch_size}))
         time.sleep(3)  # and a tail on the new one
     report = load.report(old, new)
     after = served_versions()
@@ -87,7 +87,8 @@ def release_under_load(old, new, rate=60):
         "release_rc": rc,
         "release_output": out,
         "release_seconds": round(seconds, 1),
-        "seconds_per_node": round(seconds / max(len(after), 1), 1),
+        "batch_size": batch_size,
+        "seconds_per_batch": round(seconds / max(-(-len(after) // batch_size), 1), 1),
         "before": before,
         "after": after,
         "load": report.summary(),
@@ -111,7 +112,8 @@ def print_report(result, old, new):
     print("  inconsistent       %d" % load["inconsistent"])
     print("  stale              %d" % load["stale"])
     print("  mixed-version secs %d" % load["seconds_with_mixed_versions"])
-    print("  release duration   %.1f s (%.1f s per node)" % (result["release_seconds"], result["seconds_per_node"]))
+    print("  release duration   %.1f s (%.1f s per batch of %d, staging included)"
+          % (result["release_seconds"], result["seconds_per_batch"], result["batch_size"]))
     print("  ansible-playbook   %s" % ("ok" if result["release_rc"] == 0 else "FAILED rc=%d" % result["release_rc"]))
     for kind, examples in result["examples"].items():
         for e in examples:
@@ -123,9 +125,10 @@ def main():
     parser.add_argument("--from", dest="old", default="1.0.0")
     parser.add_argument("--to", dest="new", default="2.0.0")
     parser.add_argument("--rate", type=int, default=60, help="requests per second (default 60)")
+    parser.add_argument("--batch-size", type=int, default=1, help="web nodes per batch (default 1)")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
-    result = release_under_load(args.old, args.new, args.rate)
+    result = release_under_load(args.old, args.new, args.rate, args.batch_size)
     print_report(result, args.old, args.new)
     if args.json:
         with open(args.json, "w") as f:
