@@ -73,7 +73,11 @@ molecule: deps venv collection
 	lab/lab.sh image
 	molecule test -s web_node
 
-e2e: lab
+# A fresh lab: releases on the share are immutable, so a share left by an older demo app
+# would (rightly) refuse the current packages.
+e2e: deps venv collection
+	lab/lab.sh down
+	$(MAKE) lab
 	pytest tests/e2e
 
 test: lint unit sanity molecule e2e
