@@ -13,6 +13,7 @@ import csv
 import http.client
 import io
 import json
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -90,7 +91,10 @@ class Report:
 class Load:
     """Sends `rate` requests per second to host:port until stopped (or max_seconds)."""
 
-    def __init__(self, host="127.0.0.1", port=8080, stats_port=8404, rate=60, workers=8, max_seconds=900):
+    def __init__(self, host="127.0.0.1", port=None, stats_port=None, rate=60, workers=8, max_seconds=900):
+        # The lab publishes on these loopback ports (lab/lab.sh: LAB_HTTP_PORT, LAB_STATS_PORT).
+        port = port or int(os.environ.get("LAB_HTTP_PORT", "8080"))
+        stats_port = stats_port or int(os.environ.get("LAB_STATS_PORT", "8404"))
         self.host, self.port, self.stats_port = host, port, stats_port
         self.rate, self.workers, self.max_seconds = rate, workers, max_seconds
         self.responses = []

@@ -26,7 +26,7 @@ import pytest
 from release_under_load import ROOT, recap, web_nodes
 
 TOGGLE_FILE = "/etc/daylight/toggles.json"
-LB = ("127.0.0.1", 8080)
+LB = ("127.0.0.1", int(os.environ.get("LAB_HTTP_PORT", "8080")))
 PREVIEW = os.environ.get("DAYLIGHT_TOGGLES_PREVIEW", "")
 if PREVIEW:
     _port, _docroot = PREVIEW.split(":", 1)
