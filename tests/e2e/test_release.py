@@ -86,6 +86,14 @@ def test_bad_input_is_refused_and_nothing_changes(lab, tmp_path, version, make_p
     assert estate_snapshot() == before
 
 
+def test_batch_that_would_drain_every_node_is_refused(lab):
+    before = estate_snapshot()
+    rc, out = release("3.0.0", package("3.0.0"), "-e", "release_batch_size=%d" % len(lab))[:2]
+    assert rc != 0
+    assert "release_batch_size '%d' must be a whole number from 1 to %d" % (len(lab), len(lab) - 1) in " ".join(out.split())
+    assert estate_snapshot() == before
+
+
 def test_unreachable_host_is_refused_and_nothing_changes(lab, tmp_path):
     extra = tmp_path / "ghost.yml"
     extra.write_text("webservers:\n  hosts:\n    web-ghost:\n      ansible_connection: containers.podman.podman\n")
