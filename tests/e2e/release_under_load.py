@@ -50,15 +50,17 @@ def served_versions():
     return versions
 
 
+def playbook(name, *args):
+    """Run a playbook from the repository root; return (returncode, output, seconds)."""
+    started = time.monotonic()
+    proc = subprocess.run(["ansible-playbook", name, *args], cwd=ROOT, capture_output=True, text=True, check=False)
+    return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started
+
+
 def release(version, package_path, *extra):
     """Run release.yml; return (returncode, output, seconds)."""
-    started = time.monotonic()
-    proc = subprocess.run(
-        # JSON extra vars: a version with a space must arrive whole, not split as key=value.
-        ["ansible-playbook", "release.yml",
-         "-e", json.dumps({"release_version": version, "release_package": package_path}), *extra],
-        cwd=ROOT, capture_output=True, text=True, check=False)
-    return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started
+    # JSON extra vars: a version with a space must arrive whole, not split as key=value.
+    return playbook("release.yml", "-e", json.dumps({"release_version": version, "release_package": package_path}), *extra)
 
 
 def recap(output):

@@ -12,7 +12,7 @@ import tarfile
 
 import pytest
 
-from release_under_load import ROOT, package, recap, release, release_under_load, served_versions, web_nodes
+from release_under_load import ROOT, package, playbook, recap, release, release_under_load, served_versions, web_nodes
 
 OLD, NEW = "1.0.0", "2.0.0"
 
@@ -61,6 +61,25 @@ def test_second_run_changes_nothing(lab):
     assert {host: c["changed"] for host, c in counts.items()} == {host: 0 for host in counts}, out[-3000:]
     # Nothing drained either: the drain task never ran.
     assert "Stop sending new sessions" not in out
+
+
+def test_rollback_goes_back_fleet_wide_and_forward_again(lab):
+    """rollback.yml goes back to the release live before this one, the way a release goes forward."""
+    rc, out = playbook("rollback.yml")[:2]
+    assert rc == 0, out[-3000:]
+    assert served_versions() == {node: OLD for node in lab}
+    # The history now ends with OLD, so a second rollback undoes the first.
+    rc, out = playbook("rollback.yml")[:2]
+    assert rc == 0, out[-3000:]
+    assert served_versions() == {node: NEW for node in lab}
+
+
+def test_rollback_to_a_release_not_on_the_share_is_refused(lab):
+    before = estate_snapshot()
+    rc, out = playbook("rollback.yml", "-e", "release_version=0.0.1")[:2]
+    assert rc != 0
+    assert "release 0.0.1 is not staged on the share" in " ".join(out.split()), out[-3000:]
+    assert estate_snapshot() == before
 
 
 def _checksum_mismatch(tmp_path):
