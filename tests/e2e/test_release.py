@@ -6,12 +6,14 @@ order: the release under load leaves every node on 2.0.0, which the later tests 
 
 import gzip
 import os
+import re
 import shutil
 import subprocess
 import tarfile
 
 import pytest
 
+from loadgen import Load
 from release_under_load import ROOT, package, playbook, recap, release, release_under_load, served_versions, web_nodes
 
 OLD, NEW = "1.0.0", "2.0.0"
@@ -124,16 +126,19 @@ def test_unreachable_host_is_refused_and_nothing_changes(lab, tmp_path):
     assert estate_snapshot() == before
 
 
-def _broken_package(tmp_path, version, node=None):
-    """A package whose probe page fails (on `node` only, if given): a bad release to the smoke test."""
+def _broken_package(tmp_path, version, broken_when="true"):
+    """A package whose probe page answers 500 when the PHP condition `broken_when` holds."""
     src = tmp_path / "src"
     with tarfile.open(package(NEW)) as tar:
         tar.extractall(src, filter="data")
     for path in src.rglob("*.php"):
         path.write_text(path.read_text().replace(NEW, version))
-    broken = "true" if node is None else "gethostname() === '%s'" % node
     probe = (src / "probe.php").read_text()
-    (src / "probe.php").write_text(probe.replace("<?php", "<?php\nif (%s) { http_response_code(500); exit; }" % broken, 1))
+    bootstrap = "require __DIR__ . '/lib/bootstrap.php';"
+    assert bootstrap in probe
+    # After the bootstrap, so even the failures name their release and node.
+    (src / "probe.php").write_text(
+        probe.replace(bootstrap, "%s\nif (%s) { http_response_code(500); exit; }" % (bootstrap, broken_when), 1))
     out = tmp_path / ("demo-app-%s.tar.gz" % version)
 
     # Reproducible (fixed times and owners): the same broken version always has the same checksum.
@@ -160,7 +165,7 @@ def test_failed_smoke_test_puts_node_back_and_stops(lab, tmp_path):
 
 def test_node_failing_later_returns_the_whole_estate(lab, tmp_path):
     """web1 passes, web2 fails: web2 goes back, then web1 is switched back too."""
-    rc, out = release("2.2.0-web2-broken", _broken_package(tmp_path, "2.2.0-web2-broken", node="web2"))[:2]
+    rc, out = release("2.2.0-web2-broken", _broken_package(tmp_path, "2.2.0-web2-broken", "gethostname() === 'web2'"))[:2]
     assert rc != 0
     flat = " ".join(out.split())  # the callback wraps long messages
     assert "release 2.2.0-web2-broken stopped" in flat, out[-3000:]
@@ -178,3 +183,23 @@ def test_check_mode_says_what_it_would_do_and_changes_nothing(lab):
     for node in lab:
         assert "would drain %s, point it at 3.0.0 (from %s)" % (node, NEW) in " ".join(out.split()), out[-3000:]
     assert estate_snapshot() == before
+
+
+def test_canary_failing_live_traffic_stops_the_release(lab, tmp_path):
+    """The smoke test passes (it asks from the node itself) but visitors get 500s: the canary catches it."""
+    version = "2.3.0-visitors-broken"
+    pkg = _broken_package(tmp_path, version, "($_SERVER['REMOTE_ADDR'] ?? '') !== '127.0.0.1'")
+    with Load(rate=60) as load:
+        rc, out = release(version, pkg)[:2]
+    report = load.report(NEW, version)
+    flat = " ".join(out.split())
+    assert rc != 0
+    canary = re.search(r"release %s stopped: the canary (\S+) failed under live traffic" % re.escape(version), flat)
+    assert canary and canary.group(1) in lab, out[-3000:]
+    assert "Every node now serves %s (one version)" % NEW in flat, out[-3000:]
+    assert served_versions() == {node: NEW for node in lab}
+    # Only the canary ever served the bad release, and only while it was watched.
+    assert {r.node for r in report.responses if r.version == version} == {canary.group(1)}
+    assert {r.node for r in report.failed()} <= {canary.group(1)}
+    states = estate_snapshot()["haproxy"]
+    assert states and all(line.endswith(",UP") for line in states), states
