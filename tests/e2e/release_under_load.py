@@ -90,7 +90,8 @@ def release_under_load(old, new, rate=60, batch_size=1):
         "release_output": out,
         "release_seconds": round(seconds, 1),
         "batch_size": batch_size,
-        "seconds_per_batch": round(seconds / max(-(-len(after) // batch_size), 1), 1),
+        # The canary is a batch of its own, then batch_size at a time.
+        "seconds_per_batch": round(seconds / (1 + -(-(len(after) - 1) // batch_size)), 1),
         "before": before,
         "after": after,
         "load": report.summary(),
@@ -114,7 +115,7 @@ def print_report(result, old, new):
     print("  inconsistent       %d" % load["inconsistent"])
     print("  stale              %d" % load["stale"])
     print("  mixed-version secs %d" % load["seconds_with_mixed_versions"])
-    print("  release duration   %.1f s (%.1f s per batch of %d, staging included)"
+    print("  release duration   %.1f s (%.1f s per batch: canary, then %d at a time; staging included)"
           % (result["release_seconds"], result["seconds_per_batch"], result["batch_size"]))
     print("  ansible-playbook   %s" % ("ok" if result["release_rc"] == 0 else "FAILED rc=%d" % result["release_rc"]))
     for kind, examples in result["examples"].items():
