@@ -4,11 +4,6 @@ Needs the lab running with the demo app that has the toggle reader (examples/dem
 toggles.php) released on every node: tests/e2e/test_release.py, which runs before this file,
 releases it. The requests go through the load balancer (127.0.0.1:8080) with explicit cookies,
 no cookie jar: `daylight_n` is the visitor's number, `daylight_groups` the session's groups.
-
-Before the reader is released, the tests can run against a preview of it: on each web node,
-extract the demo app package into DOCROOT and serve it with `php -S 127.0.0.1:PORT -t DOCROOT`,
-then set DAYLIGHT_TOGGLES_PREVIEW=PORT:DOCROOT. The role then verifies the nodes on that port,
-and the tests that need the reader behind the load balancer are skipped.
 """
 
 import hashlib
@@ -27,12 +22,7 @@ from release_under_load import ROOT, recap, web_nodes
 
 TOGGLE_FILE = "/etc/daylight/toggles.json"
 LB = ("127.0.0.1", int(os.environ.get("LAB_HTTP_PORT", "8080")))
-PREVIEW = os.environ.get("DAYLIGHT_TOGGLES_PREVIEW", "")
-if PREVIEW:
-    _port, _docroot = PREVIEW.split(":", 1)
-    NODE_URL, DOCROOT = "http://127.0.0.1:%s/" % _port, _docroot
-else:
-    NODE_URL, DOCROOT = "http://127.0.0.1/", "/var/www/current"
+NODE_URL, DOCROOT = "http://127.0.0.1/", "/var/www/current"
 
 SALT = "s1"
 CHECKOUT_10 = {"bands": {"1-10": "new-checkout", "11-100": "control"}}
@@ -61,9 +51,6 @@ def search_group(n):
 
 def toggles(variables, *args):
     """Run toggles.yml with JSON extra vars; return (returncode, output)."""
-    variables = dict(variables)
-    if PREVIEW:
-        variables.setdefault("feature_toggles_verify_url", NODE_URL)
     proc = subprocess.run(["ansible-playbook", "toggles.yml", "-e", json.dumps(variables), *args],
                           cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
     return proc.returncode, proc.stdout + proc.stderr
@@ -179,11 +166,6 @@ def verdict(feature, step, result):
                       r"maximum [\d.]+%%, at least \d+ requests: %s" % (feature, step, result))
 
 
-def needs_reader_behind_lb():
-    if PREVIEW:
-        pytest.skip("DAYLIGHT_TOGGLES_PREVIEW: the reader is not behind the load balancer yet")
-
-
 # ---------------------------------------------------------------- fixtures
 
 @pytest.fixture(scope="module")
@@ -283,7 +265,6 @@ def test_every_node_serves_the_new_serial_after_a_push(lab):
 
 
 def test_cookie_numbers_1_to_10_see_the_new_checkout(lab):
-    needs_reader_behind_lb()
     push(BANDS_10)
     serials = set(file_serials().values())
     assert len(serials) == 1, serials
@@ -305,7 +286,6 @@ def test_cookie_numbers_1_to_10_see_the_new_checkout(lab):
 
 
 def test_a_new_visitor_gets_a_number_for_a_year(lab):
-    needs_reader_behind_lb()
     push(BANDS_10)
     for cookies in ({}, {"daylight_n": "0"}, {"daylight_n": "101"}, {"daylight_n": "abc"}):
         reply = get(cookies=cookies)
@@ -317,7 +297,6 @@ def test_a_new_visitor_gets_a_number_for_a_year(lab):
 
 
 def test_a_session_keeps_its_groups_after_a_band_change(lab):
-    needs_reader_behind_lb()
     push(BANDS_10)
     sessions = {}
     for n in (5, 15, 50):
@@ -385,9 +364,8 @@ def test_ramp_10_50_100_with_a_passing_health_check(lab):
         bands = json.loads(text)["features"]["checkout"]["bands"]
         assert bands == [{"from": 1, "to": 100, "group": "new-checkout"}], (node, bands)
     assert load.statuses
-    if not PREVIEW:
-        assert set(load.statuses) == {200}, sorted(set(load.statuses))
-        assert all(get(cookies={"daylight_n": n}).groups["checkout"] == "new-checkout" for n in (1, 50, 100))
+    assert set(load.statuses) == {200}, sorted(set(load.statuses))
+    assert all(get(cookies={"daylight_n": n}).groups["checkout"] == "new-checkout" for n in (1, 50, 100))
     # Running the finished ramp again takes no session away and changes nothing.
     rc, out = toggles({"feature_toggles_features": BANDS_10, "feature_toggles_ramp": ramp})
     assert rc == 0, out[-3000:]
@@ -396,7 +374,6 @@ def test_ramp_10_50_100_with_a_passing_health_check(lab):
 
 def test_ramp_stops_on_5xx_and_leaves_the_last_good_step(lab):
     """A real failure: /features.php answers 500 to sessions in the group `broken`."""
-    needs_reader_behind_lb()
     push(BANDS_10)
     ramp = {"feature": "risky", "group": "broken", "steps": [10, 50, 100], "pause": 5}
     with VisitorLoad() as load:
