@@ -23,13 +23,7 @@ description:
   - The target must already exist, so a release must be staged before it is switched to.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
+  - daylight.release.attributes
 options:
   path:
     description:

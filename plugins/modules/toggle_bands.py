@@ -25,13 +25,7 @@ description:
   - The result's RV(summary) lists which cookie numbers move from which group to which.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
+  - daylight.release.attributes
 options:
   path:
     description:
