@@ -1,6 +1,7 @@
 # daylight.release: everything runs through here, from a fresh Debian 12 machine as root.
 #   make demo   build and start the lab, release the demo app 1.0.0 -> 2.0.0 under load, report
 #   make test   lint, unit, sanity, Molecule and end-to-end tests (what CI runs)
+#   make lab [WEB_NODES=3] [LB_NODES=2]   start the lab: web1..N behind lb1..M (lbI on 127.0.0.1:8080+I-1)
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -8,6 +9,7 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 WEB_NODES ?= 3
+LB_NODES ?= 2
 VERSION ?=
 APT_PACKAGES := podman runc debootstrap uidmap slirp4netns curl git shellcheck
 
@@ -15,6 +17,8 @@ export PATH := $(BIN):$(PATH)
 export CONTAINERS_CONF := $(CURDIR)/lab/containers.conf
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR := 0
+# lab/lab.sh reads the load balancer count from the environment.
+export LB_NODES
 
 .PHONY: help deps venv collection lab lab-down package demo lint unit sanity molecule e2e test clean
 
@@ -44,8 +48,9 @@ collection: .build/collections/ansible_collections/daylight/release
 	@mkdir -p $(@D)
 	@ln -sfn ../../../.. $@
 
+# WEB_NODES web nodes behind LB_NODES load balancers (lab/lab.sh up).
 lab: deps venv collection
-	lab/lab.sh up $(WEB_NODES)
+	LB_NODES=$(LB_NODES) lab/lab.sh up $(WEB_NODES)
 	ansible-playbook lab/configure.yml
 
 lab-down:

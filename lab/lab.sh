@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The bundled lab: real HAProxy, Apache + mod_php, MariaDB and systemd in podman containers.
 #   lab/lab.sh image          build the image once (cached by the Containerfile's hash)
-#   lab/lab.sh up [WEB_NODES] start lb1, web1..webN, db1 (default N=3); idempotent
+#   lab/lab.sh up [WEB_NODES] start lb1..lbM, web1..webN, db1 (default N=3, M=LB_NODES=2); idempotent
 #   lab/lab.sh down           remove containers, network and share volume; idempotent
-# Environment: LAB_HTTP_PORT (8080) and LAB_STATS_PORT (8404), both published on 127.0.0.1.
+# Environment: LB_NODES (2) load balancers; LAB_HTTP_PORT (8080) and LAB_STATS_PORT (8404) are
+# lb1's ports on 127.0.0.1, lbI publishes on LAB_HTTP_PORT+I-1 and LAB_STATS_PORT+I-1 (lb2: 8081,
+# 8405). Each load balancer carries its ports as labels daylight.http_port and daylight.stats_port.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -16,6 +18,7 @@ BASE_IMAGE=localhost/daylight-base:bookworm
 IMAGE=localhost/daylight-lab:latest
 HTTP_PORT=${LAB_HTTP_PORT:-8080}
 STATS_PORT=${LAB_STATS_PORT:-8404}
+LB_NODES=${LB_NODES:-2}
 MIRROR=${LAB_DEBIAN_MIRROR:-$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n1)}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 
@@ -69,8 +72,21 @@ wait_for_systemd() {
   done
 }
 
+# Removes the hosts of a group named PREFIX<i> with i beyond the requested count.
+remove_beyond() {
+  local group=$1 prefix=$2 count=$3 name i
+  for name in $(podman ps -a --filter "label=daylight.group=$group" --format '{{.Names}}'); do
+    i=${name#"$prefix"}
+    if [ "$i" -gt "$count" ] 2>/dev/null; then podman rm -f "$name" >/dev/null; fi
+  done
+}
+
 up() {
-  local web_nodes=${1:-3} hosts=(lb1 db1) i
+  local web_nodes=${1:-3} lb_nodes=$LB_NODES hosts=(db1) i http stats ports=()
+  case "$web_nodes$lb_nodes" in
+    *[!0-9]*) log "WEB_NODES ($web_nodes) and LB_NODES ($lb_nodes) must be whole numbers"; exit 2 ;;
+  esac
+  [ "$lb_nodes" -ge 1 ] || { log "LB_NODES must be at least 1"; exit 2; }
   build_image
   podman network exists "$NETWORK" || podman network create "$NETWORK" >/dev/null
   podman volume exists "$SHARE_VOLUME" || podman volume create "$SHARE_VOLUME" >/dev/null
@@ -79,14 +95,24 @@ up() {
     start_host "web$i" webservers -v "$SHARE_VOLUME:$SHARE_MOUNT"
     hosts+=("web$i")
   done
-  # Web nodes beyond the requested count go, so the estate is exactly N nodes.
-  for name in $(podman ps -a --filter label=daylight.group=webservers --format '{{.Names}}'); do
-    i=${name#web}
-    if [ "$i" -gt "$web_nodes" ] 2>/dev/null; then podman rm -f "$name" >/dev/null; fi
+  # Nodes beyond the requested counts go, so the estate is exactly N web nodes and M lbs.
+  remove_beyond webservers web "$web_nodes"
+  remove_beyond loadbalancers lb "$lb_nodes"
+  for i in $(seq 1 "$lb_nodes"); do
+    http=$((HTTP_PORT + i - 1)) stats=$((STATS_PORT + i - 1))
+    # A load balancer whose published ports differ (LAB_*_PORT changed) is replaced.
+    if [ "$(podman container inspect --format '{{ index .Config.Labels "daylight.http_port" }} {{ index .Config.Labels "daylight.stats_port" }}' "lb$i" 2>/dev/null)" \
+         != "$http $stats" ]; then
+      podman rm -f "lb$i" >/dev/null 2>&1 || true
+    fi
+    start_host "lb$i" loadbalancers -p "127.0.0.1:$http:80" -p "127.0.0.1:$stats:8404" \
+      --label "daylight.http_port=$http" --label "daylight.stats_port=$stats"
+    hosts+=("lb$i")
+    ports+=("lb$i: HTTP 127.0.0.1:$http, stats 127.0.0.1:$stats")
   done
-  start_host lb1 loadbalancers -p "127.0.0.1:$HTTP_PORT:80" -p "127.0.0.1:$STATS_PORT:8404"
   wait_for_systemd "${hosts[@]}"
-  log "running: ${hosts[*]} (HTTP on 127.0.0.1:$HTTP_PORT, HAProxy stats on 127.0.0.1:$STATS_PORT)"
+  log "running: ${hosts[*]}"
+  printf 'lab:   %s\n' "${ports[@]}" >&2
 }
 
 down() {
@@ -102,5 +128,5 @@ case "${1:-}" in
   image) build_image ;;
   up) up "${2:-3}" ;;
   down) down ;;
-  *) echo "usage: $0 image | up [WEB_NODES] | down" >&2; exit 2 ;;
+  *) echo "usage: [LB_NODES=M] $0 image | up [WEB_NODES] | down" >&2; exit 2 ;;
 esac

@@ -14,7 +14,10 @@ description:
   - Turns the CSV that HAProxy's stats socket answers to C(show stat) into a list of dicts keyed
     by the header's column names (C(pxname), C(svname), C(status), C(scur), C(hrsp_5xx),
     C(req_tot), ...). Values stay strings, as HAProxy writes them.
-  - Lines that are empty or do not have the header's number of columns are skipped.
+  - The header is the first line starting with C(#). Lines that are empty or do not have the header's
+    number of columns are skipped.
+  - Reads the text only; the module M(daylight.release.haproxy_traffic) reads the socket and the log itself
+    and returns the counters as numbers.
 author: daylight.release maintainers (@daylight)
 options:
   _input:
@@ -38,20 +41,11 @@ _value:
   elements: dict
 """
 
-import csv
-import io
+from ansible_collections.daylight.release.plugins.module_utils.haproxy import parse_show_stat
 
 
 def haproxy_stats(text):
-    lines = [line for line in (text or '').splitlines() if line.strip()]
-    if not lines:
-        return []
-    header = lines[0].lstrip('#').strip().split(',')
-    rows = []
-    for values in csv.reader(io.StringIO('\n'.join(lines[1:]))):
-        if len(values) >= len(header) - 1:  # HAProxy ends every line with a comma
-            rows.append(dict(zip(header, values)))
-    return rows
+    return parse_show_stat(text)
 
 
 class FilterModule(object):

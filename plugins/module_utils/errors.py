@@ -26,3 +26,7 @@ class ConflictError(DaylightError):
 
 class ApplyError(DaylightError):
     """Writing the change failed; the previous state was kept."""
+
+
+class UnavailableError(DaylightError):
+    """A service the task needs did not answer; nothing was changed."""

@@ -63,12 +63,15 @@ from ansible_collections.daylight.release.plugins.module_utils.errors import (
 
 LOW, HIGH = 1, 100
 FORMAT = 1
+# Always applied with fullmatch(): with match(), '$' also matches before a trailing newline, so
+# 'checkout\n' would pass and then break the PHP reader (which uses /D). The patterns keep
+# their ^...$ form because they are shown to operators and mirrored in toggles.php.
 NAME_PATTERN = r'^[a-z][a-z0-9_-]{0,62}$'
 SALT_PATTERN = r'^[A-Za-z0-9._:-]{0,64}$'
 _NAME = re.compile(NAME_PATTERN)
 _SALT = re.compile(SALT_PATTERN)
-_RANGE = re.compile(r'^\s*([0-9]+)\s*(?:-\s*([0-9]+)\s*)?$')
-_DIGITS = re.compile(r'^\s*[0-9]+\s*$')  # not str.isdigit(): that accepts '²', which int() rejects
+_RANGE = re.compile(r'\s*([0-9]+)\s*(?:-\s*([0-9]+)\s*)?')
+_DIGITS = re.compile(r'\s*[0-9]+\s*')  # not str.isdigit(): that accepts '²', which int() rejects
 _FEATURE_KEYS = ('salt', 'bands', 'percent', 'rest')
 
 
@@ -95,13 +98,13 @@ def _whole(value):
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and _DIGITS.match(value):
+    if isinstance(value, str) and _DIGITS.fullmatch(value):
         return int(value)
     return None
 
 
 def _check_name(feature, what, value):
-    if not isinstance(value, str) or not _NAME.match(value):
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise ValidationError('feature %r: %s %r must match %s' % (feature, what, value, NAME_PATTERN))
 
 
@@ -109,7 +112,7 @@ def _check_name(feature, what, value):
 
 def _parse_range(feature, key):
     text = str(key) if _whole(key) is not None else key
-    m = _RANGE.match(text) if isinstance(text, str) else None
+    m = _RANGE.fullmatch(text) if isinstance(text, str) else None
     if not m:
         raise ValidationError("feature %r: %r is not a range; write 'a-b' or 'n' with whole numbers"
                               % (feature, key))
@@ -209,7 +212,7 @@ def _tile(feature, bands):
 
 def normalize_feature(name, spec):
     """One feature's spec -> {'salt': str, 'bands': [...]}; raises ValidationError."""
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ValidationError('feature %r: name must match %s' % (name, NAME_PATTERN))
     if not isinstance(spec, dict):
         raise ValidationError("feature %r: expected a dict with 'bands' or 'percent', got %s"
@@ -220,7 +223,7 @@ def normalize_feature(name, spec):
                               % (name, ', '.join(repr(k) for k in unknown), ', '.join(_FEATURE_KEYS)))
     salt = spec.get('salt')
     salt = '' if salt is None else salt
-    if not isinstance(salt, str) or not _SALT.match(salt):
+    if not isinstance(salt, str) or not _SALT.fullmatch(salt):
         raise ValidationError('feature %r: salt %r must match %s' % (name, salt, SALT_PATTERN))
     if ('bands' in spec) == ('percent' in spec):
         raise ValidationError("feature %r: give exactly one of 'bands' or 'percent'" % (name,))

@@ -1,19 +1,24 @@
-"""Steady HTTP load on the lab's load balancer, with every response checked.
+"""Steady HTTP load on the lab's load balancers, with every response checked.
 
 Used by the end-to-end test and by `make demo`. Targets loopback only (the lab's published
 ports), and every loop is bounded in time: it stops by itself after `max_seconds`.
 
 What is recorded per request: when it was sent, the status (or the connection error), the
-release version and node named in the response headers, and, for /probe.php, whether the
-response was assembled from one release. A second thread polls HAProxy's CSV stats to learn
-when each server went back to UP, which is what "stale" is measured against.
+release version and node named in the response headers, the load balancer it went through,
+and, for /probe.php, whether the response was assembled from one release. Requests go
+round-robin over every load balancer (found from the running containers' podman labels
+daylight.http_port / daylight.stats_port). A second thread polls every load balancer's CSV stats
+to learn when each server went back to UP on all of them, which is what "stale" is measured
+against.
 """
 
 import csv
 import http.client
 import io
 import json
+import itertools
 import os
+import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
@@ -30,6 +35,7 @@ class Response:
     node: str = ""
     consistent: bool = True
     error: str = ""
+    lb: str = ""
 
     @property
     def failed(self):
@@ -41,7 +47,8 @@ class Report:
     old_version: str
     new_version: str
     responses: list
-    enabled_at: dict = field(default_factory=dict)  # node -> times it went from MAINT to UP
+    # node -> times it went from MAINT to UP on every load balancer (the time of the last one)
+    enabled_at: dict = field(default_factory=dict)
     duration: float = 0.0
 
     def failed(self):
@@ -85,20 +92,59 @@ class Report:
             "stale": len(self.stale()),
             "seconds_with_mixed_versions": self.mixed_seconds(),
             "versions_served": sorted({r.version for r in self.responses if not r.failed}),
+            "per_lb": self.per_lb(),
         }
+
+    def per_lb(self):
+        """{lb: {"requests": n, "failed": n}} for every load balancer the load went through."""
+        counts = {}
+        for r in self.responses:
+            c = counts.setdefault(r.lb, {"requests": 0, "failed": 0})
+            c["requests"] += 1
+            c["failed"] += r.failed
+        return dict(sorted(counts.items()))
+
+
+def discover_load_balancers(host="127.0.0.1"):
+    """[(name, http_port, stats_port)] of the running lab load balancers, sorted by name.
+
+    Read from the podman labels lab/lab.sh sets; [] when podman is missing or none run.
+    """
+    try:
+        out = subprocess.run(
+            ["podman", "ps", "--filter", "label=daylight.group=loadbalancers", "--format",
+             '{{.Names}} {{ index .Labels "daylight.http_port" }} {{ index .Labels "daylight.stats_port" }}'],
+            capture_output=True, text=True, check=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    found = []
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+            found.append((parts[0], int(parts[1]), int(parts[2])))
+    return sorted(found)
 
 
 class Load:
-    """Sends `rate` requests per second to host:port until stopped (or max_seconds)."""
+    """Sends `rate` requests per second, round-robin over the load balancers, until stopped (or max_seconds).
+
+    Without `port`, the load balancers are the lab's running ones (podman labels); when that
+    finds none, the single one on LAB_HTTP_PORT / LAB_STATS_PORT. With `port`, only host:port.
+    """
 
     def __init__(self, host="127.0.0.1", port=None, stats_port=None, rate=60, workers=8, max_seconds=900):
-        # The lab publishes on these loopback ports (lab/lab.sh: LAB_HTTP_PORT, LAB_STATS_PORT).
-        port = port or int(os.environ.get("LAB_HTTP_PORT", "8080"))
-        stats_port = stats_port or int(os.environ.get("LAB_STATS_PORT", "8404"))
-        self.host, self.port, self.stats_port = host, port, stats_port
+        lbs = [] if port else discover_load_balancers(host)
+        if not lbs:
+            # The lab publishes lb1 on these loopback ports (lab/lab.sh: LAB_HTTP_PORT, LAB_STATS_PORT).
+            port = port or int(os.environ.get("LAB_HTTP_PORT", "8080"))
+            stats_port = stats_port or int(os.environ.get("LAB_STATS_PORT", "8404"))
+            lbs = [("%s:%d" % (host, port), port, stats_port)]
+        self.load_balancers = lbs  # [(name, http_port, stats_port)]
+        self.host, self.port, self.stats_port = host, lbs[0][1], lbs[0][2]
         self.rate, self.workers, self.max_seconds = rate, workers, max_seconds
         self.responses = []
         self.enabled_at = {}
+        self._next_lb = itertools.cycle(lbs)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads = []
@@ -144,14 +190,17 @@ class Load:
             if delay > 0:
                 time.sleep(delay)
             next_at += interval
-            r = self._request(PATHS[i % len(PATHS)])
+            with self._lock:
+                lb = next(self._next_lb)
+            r = self._request(PATHS[i % len(PATHS)], lb)
             i += 1
             with self._lock:
                 self.responses.append(r)
 
-    def _request(self, path):
-        r = Response(sent=time.monotonic(), path=path)
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
+    def _request(self, path, lb):
+        name, port = lb[0], lb[1]
+        r = Response(sent=time.monotonic(), path=path, lb=name)
+        conn = http.client.HTTPConnection(self.host, port, timeout=10)
         try:
             conn.request("GET", path, headers={"Connection": "close"})
             resp = conn.getresponse()
@@ -167,24 +216,43 @@ class Load:
             conn.close()
         return r
 
-    def _watch_haproxy(self):
-        previous = {}
-        while self._running():
+    def _stats(self, stats_port):
+        """{server: status} from one load balancer's CSV stats page; None when it does not answer."""
+        try:
+            conn = http.client.HTTPConnection(self.host, stats_port, timeout=2)
             try:
-                conn = http.client.HTTPConnection(self.host, self.stats_port, timeout=2)
                 conn.request("GET", "/stats;csv")
                 text = conn.getresponse().read().decode()
+            finally:
                 conn.close()
-            except (OSError, http.client.HTTPException):
-                time.sleep(0.2)
-                continue
-            now = time.monotonic()
-            for row in csv.DictReader(io.StringIO(text.lstrip("# "))):
-                if row["svname"] in ("FRONTEND", "BACKEND"):
+        except (OSError, http.client.HTTPException, UnicodeDecodeError):
+            return None
+        return {row["svname"]: row["status"] for row in csv.DictReader(io.StringIO(text.lstrip("# ")))
+                if row.get("svname") not in (None, "FRONTEND", "BACKEND")}
+
+    def _watch_haproxy(self):
+        """Record when a server went MAINT -> UP on every load balancer (the time of the last one)."""
+        names = [lb[0] for lb in self.load_balancers]
+        previous = {name: {} for name in names}
+        # node -> {lb: time it went MAINT -> UP there}, for the cycle not yet seen on all of them
+        pending = {}
+        while self._running():
+            for name, _, stats_port in self.load_balancers:
+                states = self._stats(stats_port)
+                if states is None:
                     continue
-                node, status = row["svname"], row["status"]
-                if status.startswith("UP") and previous.get(node, "UP").startswith("MAINT"):
-                    with self._lock:
-                        self.enabled_at.setdefault(node, []).append(now)
-                previous[node] = status
+                now = time.monotonic()
+                for node, status in states.items():
+                    was = previous[name].get(node, "UP")
+                    if status.startswith("MAINT") and not was.startswith("MAINT"):
+                        # A new maintenance cycle: an UP seen here before it no longer counts.
+                        pending.setdefault(node, {}).pop(name, None)
+                    if status.startswith("UP") and was.startswith("MAINT"):
+                        up = pending.setdefault(node, {})
+                        up[name] = now
+                        if set(up) >= set(names):
+                            with self._lock:
+                                self.enabled_at.setdefault(node, []).append(max(up.values()))
+                            del pending[node]
+                    previous[name][node] = status
             time.sleep(0.1)

@@ -10,6 +10,8 @@ Exits 1 when the release failed or any request failed, was inconsistent or stale
 """
 
 import argparse
+import csv
+import io
 import json
 import os
 import re
@@ -37,6 +39,32 @@ def web_nodes():
     out = subprocess.run(["podman", "ps", "--filter", "label=daylight.group=webservers", "--format", "{{.Names}}"],
                          check=True, capture_output=True, text=True)
     return sorted(out.stdout.split())
+
+
+def load_balancers():
+    """Names of the running lab load balancers, sorted."""
+    out = subprocess.run(["podman", "ps", "--filter", "label=daylight.group=loadbalancers", "--format", "{{.Names}}"],
+                         check=True, capture_output=True, text=True)
+    return sorted(out.stdout.split())
+
+
+def lb_states(backend=None):
+    """{lb: {server: status}} from each load balancer's admin socket ('show stat').
+
+    Only servers (not FRONTEND/BACKEND rows), of `backend` when given. A load balancer whose
+    socket does not answer maps to {}, so a comparison or an assertion on it fails visibly.
+    """
+    states = {}
+    for lb in load_balancers():
+        out = subprocess.run(["podman", "exec", lb, "bash", "-c", "echo 'show stat' | socat stdio /run/haproxy/admin.sock"],
+                             capture_output=True, text=True, check=False).stdout
+        servers = {}
+        for row in csv.DictReader(io.StringIO(out.lstrip("# "))):
+            if row.get("svname") in (None, "FRONTEND", "BACKEND") or (backend and row.get("pxname") != backend):
+                continue
+            servers[row["svname"]] = row["status"]
+        states[lb] = servers
+    return states
 
 
 def served_versions():
@@ -115,6 +143,8 @@ def print_report(result, old, new):
     print("  inconsistent       %d" % load["inconsistent"])
     print("  stale              %d" % load["stale"])
     print("  mixed-version secs %d" % load["seconds_with_mixed_versions"])
+    for lb, counts in load["per_lb"].items():
+        print("  via %-14s %d requests, %d failed" % (lb, counts["requests"], counts["failed"]))
     print("  release duration   %.1f s (%.1f s per batch: canary, then %d at a time; staging included)"
           % (result["release_seconds"], result["seconds_per_batch"], result["batch_size"]))
     print("  ansible-playbook   %s" % ("ok" if result["release_rc"] == 0 else "FAILED rc=%d" % result["release_rc"]))

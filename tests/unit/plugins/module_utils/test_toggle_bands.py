@@ -81,6 +81,9 @@ def test_normalised_form_reads_back():
     ({'-5': 'a'}, "feature 'checkout': '-5' is not a range"),
     ({'1-100': 'New'}, "feature 'checkout': band 1-100 group 'New' must match ^[a-z]"),
     ({'1-100': None}, "feature 'checkout': band 1-100 group None must match"),
+    # '$' alone also matches before a trailing newline; repr shows the newline to the operator.
+    ({'1-100': 'checkout\n'}, "feature 'checkout': band 1-100 group 'checkout\\n' must match ^[a-z]"),
+    ([{'from': 1, 'to': 100, 'group': 'checkout\n'}], "feature 'checkout': band 1-100 group 'checkout\\n' must match"),
 ])
 def test_band_errors_name_the_range(bands, message):
     assert message in reject({'checkout': {'bands': bands}})
@@ -100,6 +103,11 @@ def test_band_errors_name_the_range(bands, message):
     ({'search': {'percent': {'a': True}}}, "percent for 'a' must be a whole number 0-100, got True"),
     ({'search': {'percent': {'control': 10}}}, "feature 'search': rest group 'control' also has a percentage"),
     ({'search': {'percent': {'a': 10}, 'rest': 'Rest'}}, "feature 'search': rest group 'Rest' must match"),
+    ({'checkout\n': {'bands': {'1-100': 'a'}}}, "feature 'checkout\\n': name must match ^[a-z][a-z0-9_-]{0,62}$"),
+    ({'search': {'percent': {'checkout\n': 10}}}, "feature 'search': group 'checkout\\n' must match"),
+    ({'search': {'percent': {'a': 10}, 'rest': 'checkout\n'}}, "feature 'search': rest group 'checkout\\n' must match"),
+    ({'checkout': {'bands': {'1-100': 'a'}, 'salt': 'checkout\n'}},
+     "feature 'checkout': salt 'checkout\\n' must match ^[A-Za-z0-9._:-]{0,64}$"),
     ({}, 'features is empty'),
     ([], 'features must be a dict'),
 ])

@@ -1,0 +1,258 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: daylight.release contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: haproxy_traffic
+short_description: "Read a backend's traffic on one HAProxy: counters from the stats socket and per-request figures from its log"
+version_added: 0.1.0
+description:
+  - Runs on a load balancer. Asks HAProxy's stats socket for C(show stat) and returns the counters of
+    one backend and of each of its servers as numbers (requests, 5xx, connection and response errors,
+    retries, redispatches, health-check downs, current sessions and queue), with their state.
+  - With O(since), also reads HAProxy's C(option httplog) log from O(since) to now and returns, per
+    server, the requests, the server-side errors, the status classes and the sorted latencies
+    (C(%Ta)). A request counts as a server-side error when its status is 5xx or when its termination
+    state starts with C(S) or C(s) (the server broke off or timed out, even after a 200); client aborts
+    (C(C), C(c)) do not count.
+  - Read twice, before and after a window, and subtract the counters with the filter
+    P(daylight.release.counter_delta#filter), which copes with HAProxy reloading in between.
+  - C(community.general.haproxy) changes server states but reads no counters and no log; the canary
+    analysis and the toggle ramp need both, from one place that parses them the same way.
+  - It changes nothing. It also reads for real in check mode, so a check run shows real figures.
+  - A log that cannot be read does not fail the task, since the counters are still useful;
+    RV(log.read) is then false and RV(log.error) says why. A stats socket that does not answer, or a
+    backend that HAProxy does not know, fails the task.
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Reads the socket and the log in check mode too; it never changes anything.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+options:
+  socket:
+    description: HAProxy's stats socket (C(stats socket) in haproxy.cfg).
+    type: path
+    default: /run/haproxy/admin.sock
+  backend:
+    description: The backend to report on, as named in haproxy.cfg.
+    type: str
+    required: true
+  servers:
+    description:
+      - Only report these servers in RV(requests). Each of them appears there even without requests.
+      - A name that is not a server of O(backend) does not fail the task (a load balancer may not
+        have every server yet); it is missing from RV(servers), which always lists exactly the
+        backend's servers, so check there.
+    type: list
+    elements: str
+  since:
+    description:
+      - Start of the window, in epoch seconds on this host's clock (for example RV(now) of an earlier run).
+      - When given, the log from O(since) to now is read and RV(requests) and RV(log) are returned.
+    type: float
+  log_source:
+    description:
+      - Where HAProxy's log is. C(journal) asks C(journalctl) for the entries tagged O(log_identifier)
+        since O(since); C(file) reads the last O(max_log_lines) lines of O(log_path), from its end.
+      - With C(journal) a request's time is when HAProxy logged it (its end); with C(file) it is
+        when HAProxy accepted it, read in this host's time zone.
+    type: str
+    choices: [journal, file]
+    default: journal
+  log_path:
+    description: HAProxy's log file, for O(log_source=file).
+    type: path
+    default: /var/log/haproxy.log
+  log_identifier:
+    description: The syslog identifier HAProxy logs under, for O(log_source=journal).
+    type: str
+    default: haproxy
+  max_log_lines:
+    description: Read at most this many of the newest log lines, to bound time and memory on a busy host.
+    type: int
+    default: 200000
+  timeout:
+    description: Seconds to wait for HAProxy's answer on the stats socket.
+    type: float
+    default: 5
+notes:
+  - Needs read access to the stats socket and the log, usually through become.
+  - Counters are per HAProxy process and restart from zero when HAProxy is reloaded.
+seealso:
+  - module: community.general.haproxy
+  - plugin: daylight.release.counter_delta
+    plugin_type: filter
+  - plugin: daylight.release.haproxy_stats
+    plugin_type: filter
+author:
+  - daylight.release maintainers (@daylight)
+"""
+
+EXAMPLES = r"""
+- name: Read the counters before the window
+  daylight.release.haproxy_traffic:
+    backend: web
+  register: before
+  become: true
+
+- name: Let traffic reach the canary
+  ansible.builtin.pause:
+    seconds: 60
+
+- name: Read the counters again, and the log since the first reading
+  daylight.release.haproxy_traffic:
+    backend: web
+    servers: [web1]
+    since: "{{ before.now }}"
+  register: after
+  become: true
+
+- name: Judge the canary
+  vars:
+    window: "{{ before.servers.web1 | daylight.release.counter_delta(after.servers.web1) }}"
+    figures: "{{ after.requests.web1 }}"
+  ansible.builtin.assert:
+    that:
+      - window.delta.hrsp_5xx == 0
+      - figures.errors == 0
+      - not after.log.read or (figures.latencies_ms | last | default(0)) < 2000
+    fail_msg: "web1: {{ window.delta.hrsp_5xx }} 5xx in the counters, {{ figures.errors }} server errors in the log"
+
+- name: Read a log written by rsyslog to a file
+  daylight.release.haproxy_traffic:
+    backend: web
+    since: "{{ before.now }}"
+    log_source: file
+    log_path: /var/log/haproxy.log
+"""
+
+RETURN = r"""
+now:
+  description: This host's time (epoch seconds) right after the statistics were read; pass it as O(since) to the next run.
+  returned: always
+  type: float
+  sample: 1764000060.52
+backend:
+  description: The backend's own row (C(BACKEND)), as the servers' entries.
+  returned: always
+  type: dict
+  sample: {req_tot: 1840, hrsp_5xx: 2, econ: 0, eresp: 0, wretr: 0, wredis: 0, chkdown: 0, scur: 3, qcur: 0,
+           status: UP, weight: 3, check_status: ""}
+servers:
+  description:
+    - Server name to its counters and state, for every server of the backend.
+    - C(req_tot), C(hrsp_5xx), C(econ), C(eresp), C(wretr), C(wredis) and C(chkdown) are cumulative since
+      HAProxy started; C(scur) and C(qcur) are current sessions and queued requests; an empty column is 0.
+    - C(status) is HAProxy's state (C(UP), C(DOWN), C(MAINT), C(DRAIN), C(UP 1/3), ...), C(weight) the
+      effective weight and C(check_status) the last health check's result (C(L7OK), C(L4CON), ...).
+  returned: always
+  type: dict
+  sample:
+    web1: {req_tot: 612, hrsp_5xx: 2, econ: 0, eresp: 0, wretr: 0, wredis: 0, chkdown: 0, scur: 1, qcur: 0,
+           status: UP, weight: 1, check_status: L7OK}
+requests:
+  description:
+    - Per server (only O(servers) when given), the requests HAProxy logged from O(since) to RV(now).
+    - C(requests), C(errors) (5xx, or termination state starting with C(S)/C(s)), C(statuses) (count per
+      class such as C(2xx) and C(5xx); C(-1) for requests that got no response) and C(latencies_ms)
+      (sorted total times C(%Ta) in milliseconds).
+    - Empty when the log could not be read; see RV(log).
+  returned: when O(since) is given
+  type: dict
+  sample:
+    web1: {requests: 3, errors: 1, statuses: {2xx: 2, 5xx: 1}, latencies_ms: [4, 6, 30001]}
+log:
+  description: How the log was read.
+  returned: when O(since) is given
+  type: dict
+  contains:
+    source:
+      description: O(log_source).
+      type: str
+      sample: journal
+    read:
+      description: Whether the log could be read. When false, RV(requests) is empty and says nothing about traffic.
+      type: bool
+      sample: true
+    lines:
+      description: Log lines of the backend (and of O(servers)) in the window.
+      type: int
+      sample: 3
+    error:
+      description: Why the log could not be read; null when it could.
+      type: str
+      sample: null
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.daylight.release.plugins.module_utils.errors import DaylightError, UnavailableError
+from ansible_collections.daylight.release.plugins.module_utils.haproxy import (
+    log_window,
+    parse_show_stat,
+    read_log,
+    read_show_stat,
+    server_table,
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            socket=dict(type='path', default='/run/haproxy/admin.sock'),
+            backend=dict(type='str', required=True),
+            servers=dict(type='list', elements='str'),
+            since=dict(type='float'),
+            log_source=dict(type='str', choices=['journal', 'file'], default='journal'),
+            log_path=dict(type='path', default='/var/log/haproxy.log'),
+            log_identifier=dict(type='str', default='haproxy'),
+            max_log_lines=dict(type='int', default=200000),
+            timeout=dict(type='float', default=5),
+        ),
+        # Read-only, so check mode reads for real.
+        supports_check_mode=True,
+    )
+    p = module.params
+    try:
+        text = read_show_stat(p['socket'], p['timeout'])
+        now = time.time()
+        table = server_table(parse_show_stat(text), p['backend'])
+    except DaylightError as e:
+        module.fail_json(msg=str(e), socket=p['socket'], backend=p['backend'])
+
+    result = dict(changed=False, now=now, backend=table['backend'], servers=table['servers'])
+    if p['since'] is not None:
+        log = dict(source=p['log_source'], read=False, lines=0, error=None)
+        requests = {}
+
+        def run(argv):
+            # handle_exceptions=False: a missing journalctl must not fail the module, only the log part.
+            return module.run_command(argv, errors='surrogate_then_replace', handle_exceptions=False)
+        try:
+            lines = read_log(p['log_source'], p['since'], identifier=p['log_identifier'], path=p['log_path'],
+                             max_lines=p['max_log_lines'], run=run)
+            requests, log['lines'] = log_window(lines, p['backend'], p['since'], now, servers=p['servers'])
+            log['read'] = True
+        except UnavailableError as e:
+            log['error'] = str(e)
+        except DaylightError as e:  # wrong options: the operator must fix them, not read past them
+            module.fail_json(msg=str(e), socket=p['socket'], backend=p['backend'])
+        result.update(requests=requests, log=log)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
