@@ -207,8 +207,9 @@ def acquire(path, holder, break_lock=False, check_mode=False):
         renamed to "<path>.broken.<id>"). Only the lock found when the task
         starts is broken, never one another run takes during the task.
     :returns: (changed, result) with keys acquired, holder (the lock's holder
-        after the task), previous_holder (before it, or None), diff. Held by
-        another run is not an error: acquired is False and holder is theirs.
+        after the task), previous_holder (the holder whose lock this task broke,
+        else None) and diff. Held by another run is not an error: acquired is
+        False and holder is theirs.
     :raises ValidationError: bad holder. ApplyError: writing failed.
     """
     if not isinstance(holder, dict) or not holder.get('id') or not isinstance(holder['id'], str):
@@ -233,9 +234,9 @@ def acquire(path, holder, break_lock=False, check_mode=False):
                 return True, _result(True, holder, victim[0], victim[1], ours, path)
             continue
         if current.get('id') == holder['id']:
-            return False, _result(True, current, current, text, text, path)
+            return False, _result(True, current, None, text, text, path)
         if not break_lock or mark != victim[2]:
-            return False, _result(False, current, current, text, text, path)
+            return False, _result(False, current, None, text, text, path)
         if check_mode:
             return True, _result(True, holder, current, text, ours, path)
         if _take(path, '%s.broken.%s' % (path, _safe(holder['id'])), mark):
@@ -250,7 +251,8 @@ def acquire(path, holder, break_lock=False, check_mode=False):
 def release(path, run_id=None, break_lock=False, check_mode=False):
     """Remove the release lock at `path` if this run (`run_id`) holds it, or anyone's with break_lock.
 
-    :returns: (changed, result) like acquire(); acquired is always False.
+    :returns: (changed, result) like acquire(); acquired is always False and
+        previous_holder is the holder whose lock was removed, else None.
     :raises ValidationError: no run_id without break_lock. ConflictError: another
         run holds the lock; nothing was changed.
     """

@@ -69,8 +69,9 @@ options:
     default: false
 notes:
   - The lock is advisory; it only works if every release and rollback playbook takes it.
-  - With more than two runs breaking the same lock in the same instant, a run whose fresh lock is
-    moved aside by a late breaker gets it back, unless a third run takes the lock in that moment.
+  - Of two runs breaking the same lock at once, exactly one gets it. With three or more in the same
+    instant, a late breaker may move the winner's fresh lock aside; it puts it back, and if yet
+    another run took the lock in that moment, the late breaker fails naming the file to move back.
 seealso:
   - module: daylight.release.release_history
   - plugin: daylight.release.release_run
@@ -98,7 +99,7 @@ EXAMPLES = r"""
   ansible.builtin.fail:
     msg: >-
       another run holds the release lock: {{ release_lock.holder | daylight.release.lock_holder_line }}
-      (its process is {{ release_lock.holder | daylight.release.lock_holder_state }}).
+      (seen from this controller, that run is {{ release_lock.holder | daylight.release.lock_holder_state }}).
       If that run is gone, run again with -e break_lock=true.
   when: not release_lock.acquired
   run_once: true
@@ -141,8 +142,8 @@ holder:
     version: 2.1.0
 previous_holder:
   description:
-    - The lock's holder before the task; null when there was no lock.
-    - After O(break_lock), the holder whose lock was broken.
+    - The holder whose lock this task broke (O(break_lock)) or removed (O(state=absent)), or would, in
+      check mode. Null when the task displaced no lock, so a playbook can report a lock taken over.
   returned: always
   type: dict
 """

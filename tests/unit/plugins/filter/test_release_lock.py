@@ -70,7 +70,7 @@ def test_gone_when_the_process_ended(child):
     assert lock_holder_state({'id': 'r', 'controller': HERE, 'pid': proc.pid}) == 'gone'
 
 
-def test_this_process(monkeypatch):
+def test_this_process():
     """pytest itself: alive only if its command line happens to contain "ansible"."""
     expected = 'alive' if b'ansible' in cmdline(os.getpid()) else 'gone'
     assert lock_holder_state({'id': 'r', 'controller': HERE, 'pid': os.getpid()}) == expected

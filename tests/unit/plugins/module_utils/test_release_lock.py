@@ -92,6 +92,7 @@ def test_reacquire_by_the_same_run_is_no_change(lock):
     assert changed is False
     assert result['acquired'] is True
     assert result['holder'] == OURS
+    assert result['previous_holder'] is None  # nothing was taken over
     assert content(lock) == before
     assert listing(lock) == ['.lock']
 
@@ -103,7 +104,7 @@ def test_held_by_another_run_is_reported_not_failed(lock):
     assert changed is False
     assert result['acquired'] is False
     assert result['holder'] == THEIRS
-    assert result['previous_holder'] == THEIRS
+    assert result['previous_holder'] is None
     assert content(lock) == render(THEIRS).encode()
     after = os.stat(lock)
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
@@ -176,6 +177,7 @@ def test_break_lock_never_breaks_a_lock_taken_during_the_task(lock, monkeypatch)
     assert changed is False
     assert result['acquired'] is False
     assert result['holder'] == newcomer
+    assert result['previous_holder'] is None
     assert content(lock) == render(newcomer).encode()
     assert listing(lock) == ['.lock']  # moved aside and put back
 
@@ -194,6 +196,7 @@ def test_check_mode_writes_nothing(lock, break_lock, existing, acquired):
     assert result['acquired'] is acquired
     assert changed is (acquired and existing is not OURS)
     assert result['holder'] == (OURS if acquired else THEIRS)
+    assert result['previous_holder'] == (THEIRS if break_lock else None)
     assert (listing(lock), existing and content(lock)) == before
 
 
@@ -329,9 +332,10 @@ def _racer(lock, run_id, break_lock, barrier, results):
     release_lock.read_lock = read_then_wait  # this process only: it is a fork
     try:
         changed, result = acquire(lock, holder(run_id, pid=os.getpid()), break_lock=break_lock)
-        results.put((run_id, result['acquired'], result['holder'].get('id'), None))
+        previous = (result['previous_holder'] or {}).get('id')
+        results.put((run_id, result['acquired'], result['holder'].get('id'), previous, None))
     except Exception as e:  # reported, so the parent's assertion shows it
-        results.put((run_id, None, None, repr(e)))
+        results.put((run_id, None, None, None, repr(e)))
 
 
 def _race(lock, run_ids, break_lock):
@@ -343,15 +347,16 @@ def _race(lock, run_ids, break_lock):
     outcomes = sorted(results.get(timeout=60) for dummy in procs)
     for p in procs:
         p.join(timeout=30)
-    assert [error for dummy, dummy, dummy, error in outcomes] == [None] * len(run_ids)
+    assert [outcome[-1] for outcome in outcomes] == [None] * len(run_ids)
     return outcomes
 
 
 def test_twenty_runs_race_for_a_free_lock(lock):
     outcomes = _race(lock, ['run-%02d' % i for i in range(20)], break_lock=False)
-    winners = [run_id for run_id, acquired, dummy, dummy in outcomes if acquired]
+    winners = [run_id for run_id, acquired, dummy, dummy, dummy in outcomes if acquired]
     assert len(winners) == 1
-    assert [seen for dummy, dummy, seen, dummy in outcomes] == winners * 20  # everyone sees the winner
+    assert [seen for dummy, dummy, seen, dummy, dummy in outcomes] == winners * 20  # everyone sees the winner
+    assert [previous for dummy, dummy, dummy, previous, dummy in outcomes] == [None] * 20
     assert json.loads(content(lock).decode())['id'] == winners[0]
     assert listing(lock) == ['.lock']
 
@@ -360,9 +365,12 @@ def test_twenty_runs_race_for_a_free_lock(lock):
 def test_two_breakers_race_and_exactly_one_wins(lock, round_):
     write(lock, render(THEIRS).encode())
     outcomes = _race(lock, ['breaker-a', 'breaker-b'], break_lock=True)
-    winners = [run_id for run_id, acquired, dummy, dummy in outcomes if acquired]
+    winners = [run_id for run_id, acquired, dummy, dummy, dummy in outcomes if acquired]
     assert len(winners) == 1
-    assert [seen for dummy, dummy, seen, dummy in outcomes] == winners * 2
+    assert [seen for dummy, dummy, seen, dummy, dummy in outcomes] == winners * 2
+    # The winner took over from THEIRS; the loser took over nothing.
+    assert sorted((run_id == winners[0], previous) for run_id, dummy, dummy, previous, dummy in outcomes) == [
+        (False, None), (True, 'theirs')]
     assert json.loads(content(lock).decode())['id'] == winners[0]
     # THEIRS was moved aside exactly once (by either breaker: the other may then win the free lock).
     broken = [name for name in listing(lock) if name != '.lock']

@@ -1,0 +1,217 @@
+"""End-to-end: a release at 2 pm when something goes wrong, on the podman lab (2 load balancers).
+
+Runs after test_release.py (file order), which leaves every node on 2.0.0. Nothing is mocked:
+the faults are real (visitors' errors and slowness in a real package, no traffic, a second
+operator, the controller killed with SIGTERM, a load balancer frozen with `podman pause`).
+Every test asserts the final state: versions served, states on both load balancers, the lock,
+the history entry, and what the visitors saw.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+from loadgen import Load
+from release_under_load import ROOT, lb_states, package, playbook, release, served_versions, web_nodes
+from test_release import NO_LOAD, _broken_package
+
+START = "2.0.0"
+# Only visitors (through a load balancer) see the fault; the smoke test asks from 127.0.0.1.
+VISITOR = "($_SERVER['REMOTE_ADDR'] ?? '') !== '127.0.0.1'"
+
+
+def share(name):
+    out = subprocess.run(["podman", "exec", "web1", "cat", "/srv/daylight/releases/" + name],
+                         capture_output=True, text=True, check=False)
+    return out.stdout if out.returncode == 0 else None
+
+
+def history():
+    return json.loads(share(".history.json") or "[]")
+
+
+def all_up():
+    states = lb_states("web")
+    return len(states) == 2 and all(s.startswith("UP") for lb in states.values() for s in lb.values())
+
+
+def flat(out):
+    return " ".join(out.split())  # the callback wraps long messages
+
+
+def assert_estate(version, out=""):
+    assert served_versions() == {node: version for node in web_nodes()}, out[-3000:]
+    assert all_up(), (lb_states("web"), out[-3000:])
+    assert share(".lock") is None, "the release lock was not given back"
+
+
+@pytest.fixture(scope="module")
+def lab():
+    nodes = web_nodes()
+    if not nodes:
+        pytest.fail("the lab is not running: start it with `make lab`")
+    if set(served_versions().values()) != {START}:
+        rc, out = release(START, package(START), *NO_LOAD)[:2]
+        assert rc == 0, out[-3000:]
+    return nodes
+
+
+def _stopped_at_the_canary(version, out, load, lab):
+    """The release stopped at the canary: no other node ever served it, the estate is back."""
+    canary = re.search(r"release %s rolled back: the canary (\S+) failed" % re.escape(version), flat(out))
+    assert canary and canary.group(1) in lab, out[-3000:]
+    report = load.report(START, version)
+    assert {r.node for r in report.responses if r.version == version} <= {canary.group(1)}
+    assert_estate(START, out)
+    assert history()[-1]["version"] == version and history()[-1]["result"] == "rolled back"
+    return canary.group(1), report
+
+
+def test_no_traffic_does_not_pass_the_canary_silently(lab, tmp_path):
+    """No visitor at all: the verdict is inconclusive and the release stops unless told otherwise."""
+    version = "2.4.0-quiet"
+    rc, out = release(version, _broken_package(tmp_path, version, "false"))[:2]
+    assert rc != 0
+    assert "inconclusive" in flat(out) and "canary_analysis_proceed_on_inconclusive: true" in flat(out), out[-3000:]
+    assert_estate(START, out)
+    assert history()[-1]["result"] == "rolled back"
+
+
+def test_canary_failing_2_percent_of_visitors_is_stopped(lab, tmp_path):
+    version = "2.4.1-two-percent"
+    pkg = _broken_package(tmp_path, version, "%s && mt_rand(1, 100) <= 2" % VISITOR)
+    with Load(rate=90) as load:
+        rc, out = release(version, pkg, "-e", "canary_analysis_min_requests=500")[:2]
+    assert rc != 0
+    canary, report = _stopped_at_the_canary(version, out, load, lab)
+    assert "errors" in flat(out), out[-3000:]
+    # Visitors' failures all came from the canary, during its window.
+    assert {r.node for r in report.failed()} <= {canary}
+    print(report.summary())
+
+
+def test_canary_400_ms_slower_is_stopped(lab, tmp_path):
+    version = "2.4.2-slow"
+    pkg = _broken_package(tmp_path, version, "%s && usleep(400000) === null && false" % VISITOR)
+    with Load(rate=60) as load:
+        rc, out = release(version, pkg)[:2]
+    assert rc != 0
+    _, report = _stopped_at_the_canary(version, out, load, lab)
+    assert "median" in flat(out) or "p50" in flat(out), out[-3000:]
+    assert report.summary()["failed"] == 0, report.summary()
+
+
+def test_healthy_canary_passes_five_times_in_a_row(lab, tmp_path):
+    """No false alarm: five healthy releases under load, each judged against the baseline."""
+    versions = ["2.5.%d-healthy" % i for i in range(5)] + [START]
+    for version in versions:
+        with Load(rate=60) as load:
+            # The last one goes back to START for the tests after this one (a release, not a rollback).
+            rc, out = release(version, _broken_package(tmp_path, version, "false"), "-e", "release_batch_size=2")[:2]
+        assert rc == 0, out[-3000:]
+        assert re.search(r"pass: \S+ is no worse than", flat(out)), out[-3000:]
+        assert load.report(START, version).summary()["failed"] == 0
+        assert_estate(version, out)
+        assert history()[-1]["result"] == "completed"
+
+
+def test_two_releases_at_once_one_is_refused(lab, tmp_path):
+    first, second = "2.6.0-first", "2.6.1-second"
+    pkg1, pkg2 = _broken_package(tmp_path, first, "false"), _broken_package(tmp_path, second, "false")
+    with Load(rate=60) as load:
+        proc = subprocess.Popen(["ansible-playbook", "release.yml", "-e", json.dumps(
+            {"release_version": first, "release_package": pkg1})], cwd=ROOT, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 120
+        while share(".lock") is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert share(".lock") is not None, "the first release never took the lock"
+        rc2, out2 = release(second, pkg2)[:2]
+        out1 = proc.communicate(timeout=600)[0]
+    assert rc2 != 0
+    assert "another run holds the release lock" in flat(out2) and "release %s" % first in flat(out2), out2[-3000:]
+    assert "still running" in flat(out2), out2[-3000:]
+    assert proc.returncode == 0, out1[-3000:]
+    assert_estate(first, out1)
+    assert second not in {h["version"] for h in history()}
+    assert load.report(START, first).summary()["failed"] == 0
+
+
+def _start(version, pkg):
+    return subprocess.Popen(["ansible-playbook", "release.yml", "-e", json.dumps(
+        {"release_version": version, "release_package": pkg})], cwd=ROOT, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def _link(node):
+    return subprocess.run(["podman", "exec", node, "readlink", "/var/www/current"],
+                          capture_output=True, text=True, check=False).stdout.strip()
+
+
+def test_controller_killed_after_a_swap_then_rerun_converges(lab, tmp_path):
+    before = served_versions()
+    version = "2.7.0-killed"
+    pkg = _broken_package(tmp_path, version, "false")
+    with Load(rate=60) as load:
+        proc = _start(version, pkg)
+        deadline = time.monotonic() + 180
+        while not any(_link(n).endswith("/" + version) for n in lab) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        # SIGTERM to ansible-playbook itself: it dies without running rescue or always.
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+        # A node drained and switched, never enabled; the lock stays behind, its holder gone.
+        assert share(".lock") is not None
+        rc, out = release(version, pkg)[:2]
+        assert rc != 0 and "Its process is gone from this controller" in flat(out), out[-3000:]
+        rc, out = release(version, pkg, "-e", "release_lock_break=true")[:2]
+    assert rc == 0, out[-3000:]
+    assert_estate(version, out)
+    results = [h["result"] for h in history() if h["version"] == version]
+    assert results == ["interrupted", "completed"], history()[-3:]
+    summary = load.report(before["web1"], version).summary()
+    assert summary["failed"] == 0, summary
+
+
+def test_load_balancer_paused_mid_release_then_rerun_converges(lab, tmp_path):
+    version = "2.8.0-lb-paused"
+    pkg = _broken_package(tmp_path, version, "false")
+    try:
+        proc = _start(version, pkg)
+        deadline = time.monotonic() + 180
+        while not any(_link(n).endswith("/" + version) for n in lab) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        subprocess.run(["podman", "pause", "lb2"], check=True)
+        out = proc.communicate(timeout=600)[0]
+    finally:
+        subprocess.run(["podman", "unpause", "lb2"], check=False)
+    assert proc.returncode != 0, out[-3000:]
+    # Stopped, named what it could not restore, gave the lock back, and left the nodes enabled on lb1.
+    assert re.search(r"release %s stopped" % re.escape(version), flat(out)), out[-3000:]
+    assert "on lb2" in flat(out), out[-3000:]
+    assert share(".lock") is None
+    assert all(s.startswith("UP") for s in lb_states("web")["lb1"].values()), lb_states("web")
+    assert history()[-1]["result"] == "stopped"
+    rc, out = release(version, pkg, *NO_LOAD)[:2]
+    assert rc == 0, out[-3000:]
+    assert_estate(version, out)
+
+
+def test_rollback_after_a_halted_release_goes_back_one_release(lab, tmp_path):
+    live = served_versions()["web1"]
+    previous = [h for h in history() if h["result"] == "completed"][-1]["previous"]
+    broken = "2.9.0-broken"
+    rc, out = release(broken, _broken_package(tmp_path, broken))[:2]
+    assert rc != 0 and history()[-1]["result"] == "rolled back", out[-3000:]
+    assert_estate(live, out)
+    rc, out = playbook("rollback.yml", *NO_LOAD)[:2]
+    assert rc == 0, out[-3000:]
+    # Back to what the estate served before the last *completed* release, not two releases back.
+    assert_estate(previous, out)
+    assert history()[-1]["action"] == "rollback" and history()[-1]["result"] == "completed"
+    assert os.path.exists(package(START))
