@@ -167,7 +167,8 @@ def test_failed_smoke_test_puts_node_back_and_stops(lab, tmp_path):
 
 def test_node_failing_later_returns_the_whole_estate(lab, tmp_path):
     """web1 passes, web2 fails: web2 goes back, then web1 is switched back too."""
-    rc, out = release("2.2.0-web2-broken", _broken_package(tmp_path, "2.2.0-web2-broken", "gethostname() === 'web2'"), *NO_LOAD)[:2]
+    pkg = _broken_package(tmp_path, "2.2.0-web2-broken", "gethostname() === 'web2'")
+    rc, out = release("2.2.0-web2-broken", pkg, *NO_LOAD)[:2]
     assert rc != 0
     flat = " ".join(out.split())  # the callback wraps long messages
     assert "release 2.2.0-web2-broken rolled back" in flat, out[-3000:]
