@@ -15,8 +15,9 @@ version_added: 0.1.0
 description:
   - Points a symlink such as a docroot's C(current) at a new target in one rename(2), so
     every reader sees either the old or the new target and never a missing path.
-  - C(ln -sfn) and M(ansible.builtin.file) with O(ansible.builtin.file#module:force=true)
-    remove the old link before creating the new one; during that window Apache serves
+  - M(ansible.builtin.file) with O(ansible.builtin.file#module:state=link) also replaces a link
+    atomically (a temporary link renamed over it), but it cannot refuse a link that moved meanwhile
+    (no compare-and-swap) nor keep the target inside a directory; during a non-atomic swap Apache serves
     errors. This module creates the new link under a temporary name in the same directory,
     renames it over O(path) and fsyncs the directory.
   - Refuses to replace a real file or directory at O(path); it never deletes data.
