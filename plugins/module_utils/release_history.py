@@ -29,8 +29,8 @@ import errno
 import json
 import os
 import re
-import tempfile
 
+from ansible_collections.daylight.release.plugins.module_utils import files
 from ansible_collections.daylight.release.plugins.module_utils.errors import (
     ApplyError,
     ConflictError,
@@ -137,39 +137,15 @@ def render(history):
 # ---------------------------------------------------------------- writing
 
 def write_atomically(path, text):
-    """Replace `path` with `text`: temp file in the same directory, fsync, rename, fsync the directory."""
-    directory = os.path.dirname(os.path.abspath(path))
+    """Replace the history with `text`, keeping the file's mode; the old history stays on failure."""
     try:
         mode = os.stat(path).st_mode & 0o7777
     except OSError:
         mode = 0o644
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix='.%s.' % os.path.basename(path), suffix='.tmp')
-        with os.fdopen(fd, 'wb') as f:
-            f.write(text.encode('utf-8'))
-            f.flush()
-            os.fchmod(f.fileno(), mode)  # mkstemp makes 0600
-            os.fsync(f.fileno())  # else a crash can leave an empty history under the real name
-        os.rename(tmp, path)
-        tmp = None
-    except OSError as e:
-        raise ApplyError('cannot write the release history %s: %s; the previous history was kept' % (path, e))
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-    try:
-        dfd = os.open(directory, os.O_RDONLY | getattr(os, 'O_DIRECTORY', 0))
-        try:
-            os.fsync(dfd)  # else the rename itself may be lost in a crash
-        finally:
-            os.close(dfd)
-    except OSError as e:
-        if e.errno != errno.EINVAL:  # some filesystems cannot fsync a directory
-            raise ApplyError('%s was replaced, but syncing directory %s failed: %s' % (path, directory, e))
+        files.write_atomically(path, text, mode, what='the release history')
+    except ApplyError as e:
+        raise ApplyError('%s; the previous history was kept' % e)
 
 
 def _check_keep(keep):

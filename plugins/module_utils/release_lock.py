@@ -30,6 +30,7 @@ import json
 import os
 import re
 
+from ansible_collections.daylight.release.plugins.module_utils.files import fsync_dir
 from ansible_collections.daylight.release.plugins.module_utils.errors import (
     ApplyError,
     ConflictError,
@@ -118,18 +119,6 @@ def read_lock(path):
 def _safe(run_id):
     # The id comes from the playbook: keep it from adding path components to file names.
     return _UNSAFE.sub('_', '%s' % run_id)[:64]
-
-
-def _fsync_dir(directory):
-    try:
-        fd = os.open(directory, os.O_RDONLY | getattr(os, 'O_DIRECTORY', 0))
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError as e:
-        if e.errno != errno.EINVAL:  # some filesystems cannot fsync a directory
-            raise ApplyError('syncing directory %s failed: %s' % (directory, e))
 
 
 def _link_lock(path, holder):
@@ -230,7 +219,7 @@ def acquire(path, holder, break_lock=False, check_mode=False):
             # Free (or freed by a breaker/release meanwhile): link decides who gets it.
             if check_mode or _link_lock(path, holder):
                 if not check_mode:
-                    _fsync_dir(directory)
+                    fsync_dir(directory)
                 return True, _result(True, holder, victim[0], victim[1], ours, path)
             continue
         if current.get('id') == holder['id']:
@@ -241,7 +230,7 @@ def acquire(path, holder, break_lock=False, check_mode=False):
             return True, _result(True, holder, current, text, ours, path)
         if _take(path, '%s.broken.%s' % (path, _safe(holder['id'])), mark):
             if _link_lock(path, holder):
-                _fsync_dir(directory)
+                fsync_dir(directory)
                 return True, _result(True, holder, current, text, ours, path)
         # Someone else got in between: look again, but never break their lock.
     raise ApplyError('the release lock %s kept changing under this run (%d attempts): runs are racing for it; '
@@ -272,7 +261,7 @@ def release(path, run_id=None, break_lock=False, check_mode=False):
         aside = '%s.release.%s.%d' % (path, _safe(run_id or 'break'), os.getpid())
         if _take(path, aside, mark):
             os.unlink(aside)
-            _fsync_dir(os.path.dirname(path))
+            fsync_dir(os.path.dirname(path))
             return True, _result(False, None, current, text, '', path)
     raise ApplyError('the release lock %s kept changing under this run (%d attempts): run again'
                      % (path, _ATTEMPTS))

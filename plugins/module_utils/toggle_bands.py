@@ -51,10 +51,9 @@ __metaclass__ = type
 import errno
 import hashlib
 import json
-import os
 import re
-import tempfile
 
+from ansible_collections.daylight.release.plugins.module_utils.files import write_atomically  # noqa: F401 (used below)
 from ansible_collections.daylight.release.plugins.module_utils.errors import (
     ApplyError,
     ConflictError,
@@ -426,43 +425,6 @@ def plan(current_text, normalised, serial=None, path='toggles.json'):
         'after_header': '%s (serial %d)' % (path, serial),
         'before': current_text or '', 'after': text, 'summary': summary,
     }
-
-
-def write_atomically(path, text, mode=0o644):
-    """Replace `path` with `text` so readers see the old or the new file, never a partial one.
-
-    Temp file in the same directory (rename is only atomic within a filesystem),
-    fsync before rename (else a crash can leave an empty file under the new
-    name), fsync the directory after (else the rename itself may be lost).
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix='.%s.' % os.path.basename(path), suffix='.tmp')
-        with os.fdopen(fd, 'wb') as f:
-            f.write(text.encode('utf-8'))
-            f.flush()
-            os.fchmod(f.fileno(), mode)  # mkstemp makes 0600; the web server must read it
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        tmp = None
-    except OSError as e:
-        raise ApplyError('cannot write %s: %s' % (path, e))
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-    try:
-        dfd = os.open(directory, os.O_RDONLY | getattr(os, 'O_DIRECTORY', 0))
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError as e:
-        if e.errno != errno.EINVAL:  # some filesystems cannot fsync a directory
-            raise ApplyError('%s was replaced, but syncing directory %s failed: %s' % (path, directory, e))
 
 
 def read(path):

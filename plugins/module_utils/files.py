@@ -1,0 +1,64 @@
+# -*- coding: utf-8 -*-
+# Copyright: daylight.release contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Writing files on a host so that readers and crashes never see half a change."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+import os
+import tempfile
+
+from ansible_collections.daylight.release.plugins.module_utils.errors import ApplyError
+
+
+def fsync_dir(directory):
+    """fsync a directory, so a rename or link in it survives a crash."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, 'O_DIRECTORY', 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as e:
+        if e.errno != errno.EINVAL:  # some filesystems cannot fsync a directory
+            raise ApplyError('syncing directory %s failed: %s' % (directory, e))
+
+
+def write_atomically(path, text, mode=0o644, what=None):
+    """Replace `path` with `text` so readers see the old or the new file, never a partial one.
+
+    Temp file in the same directory (rename is only atomic within a filesystem),
+    fsync before rename (else a crash can leave an empty file under the new
+    name), fsync the directory after (else the rename itself may be lost).
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix='.%s.' % os.path.basename(path), suffix='.tmp')
+        with os.fdopen(fd, 'wb') as f:
+            f.write(text.encode('utf-8'))
+            f.flush()
+            os.fchmod(f.fileno(), mode)  # mkstemp makes 0600; the web server must read it
+            os.fsync(f.fileno())
+        os.rename(tmp, path)
+        tmp = None
+    except OSError as e:
+        raise ApplyError('cannot write %s%s: %s' % (what + ' ' if what else '', path, e))
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+    try:
+        dfd = os.open(directory, os.O_RDONLY | getattr(os, 'O_DIRECTORY', 0))
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError as e:
+        if e.errno != errno.EINVAL:  # some filesystems cannot fsync a directory
+            raise ApplyError('%s was replaced, but syncing directory %s failed: %s' % (path, directory, e))
