@@ -274,8 +274,8 @@ def samples_from_window(window, canary, baseline):
                     seen = logged.get(server) or {}
                     requests = _count('window: %s requests of %s' % (lb, server), seen.get('requests', 0))
                     errors = _count('window: %s errors of %s' % (lb, server), seen.get('errors', 0))
-                    sample['latencies_ms'].extend(_latencies('window: %s latencies_ms of %s' % (lb, server),
-                                                              seen.get('latencies_ms') or []))
+                    where = 'window: %s latencies_ms of %s' % (lb, server)
+                    sample['latencies_ms'].extend(_latencies(where, seen.get('latencies_ms') or []))
                 else:
                     requests, errors = delta['req_tot'], delta['hrsp_5xx']
                 errors += delta['econ'] + delta['wredis']

@@ -317,7 +317,7 @@ def rollback_target(history, serving):
     if last['action'] == 'rollback':
         reason = ('every node serves %s since the last completed attempt, a rollback from %s (run %s, finished %s); '
                   'going back to %s undoes it' % (last['version'], last['previous'], last['id'],
-                                                   last['finished'] or 'at an unknown time', last['previous']))
+                                                  last['finished'] or 'at an unknown time', last['previous']))
     else:
         reason = ('every node serves %s, the last completed release (run %s, finished %s); the estate served %s '
                   'before it' % (last['version'], last['id'], last['finished'] or 'at an unknown time',

@@ -166,7 +166,7 @@ def main():
                 body=dict(type='str', default='.'),
             )),
             expected_version=dict(type='str', default=''),
-            passes=dict(type='int', default=3),
+            passes=dict(type='int', default=3, no_log=False),
             deadline=dict(type='float', default=20.0),
             interval=dict(type='float', default=0.2),
             request_timeout=dict(type='float', default=5.0),

@@ -237,7 +237,7 @@ class Load:
         # node -> {lb: time it went MAINT -> UP there}, for the cycle not yet seen on all of them
         pending = {}
         while self._running():
-            for name, _, stats_port in self.load_balancers:
+            for name, _port, stats_port in self.load_balancers:
                 states = self._stats(stats_port)
                 if states is None:
                     continue

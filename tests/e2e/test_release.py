@@ -15,7 +15,7 @@ import pytest
 
 from loadgen import Load
 from release_under_load import (ROOT, lb_states, package, playbook, recap, release, release_under_load, served_versions,
-                                 web_nodes)
+                                web_nodes)
 
 OLD, NEW = "1.0.0", "2.0.0"
 # Tests that release without load say so: with no traffic the canary is inconclusive and stops.

@@ -101,7 +101,7 @@ def test_canary_400_ms_slower_is_stopped(lab, tmp_path):
     with Load(rate=60) as load:
         rc, out = release(version, pkg)[:2]
     assert rc != 0
-    _, report = _stopped_at_the_canary(version, out, load, lab)
+    _canary, report = _stopped_at_the_canary(version, out, load, lab)
     assert "median" in flat(out) or "p50" in flat(out), out[-3000:]
     assert report.summary()["failed"] == 0, report.summary()
 

@@ -37,7 +37,7 @@ def preflight(tmp_path, version):
         [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,", "-c", "local",
          "-e", json.dumps(extra), str(tmp_path / "play.yml")],
         cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
-        timeout=120)
+        timeout=120, check=False)
     return proc.returncode, proc.stdout
 
 

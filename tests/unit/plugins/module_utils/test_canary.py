@@ -29,7 +29,7 @@ def sample(servers, requests, errors, latencies=(), down=False, retries=0):
 
 def lognormal(seed, n, median, sigma=0.3):
     rng = random.Random(seed)
-    return sorted(rng.lognormvariate(math.log(median), sigma) for _ in range(n))
+    return sorted(rng.lognormvariate(math.log(median), sigma) for _i in range(n))
 
 
 def server(req=0, e5=0, econ=0, wretr=0, wredis=0, chkdown=0, status='UP'):
@@ -163,9 +163,9 @@ def test_mann_whitney_matches_pair_counting(a, b):
 
 def test_mann_whitney_random_against_pair_counting():
     rng = random.Random(7)
-    for _ in range(20):
-        a = [rng.randint(1, 15) for _ in range(rng.randint(1, 30))]
-        b = [rng.randint(1, 15) for _ in range(rng.randint(2, 30))]
+    for _i in range(20):
+        a = [rng.randint(1, 15) for _j in range(rng.randint(1, 30))]
+        b = [rng.randint(1, 15) for _j in range(rng.randint(2, 30))]
         if len(set(a + b)) < 2:
             continue
         u, z = naive_mann_whitney(a, b)
@@ -474,7 +474,7 @@ def test_simulated_false_alarms_and_power():
     # Over 20000 windows: false alarms 0.3 % (alpha is 5 %: the effect-size guards), power against
     # 2 % errors 96 % (the misses are the windows where the canary happened to get <= 3 errors).
     rng = random.Random(20240601)
-    healthy = Counter(cy.analyse(simulated_window(rng, 0.001), 'web1', ['web2'])['verdict'] for _ in range(200))
-    failing = Counter(cy.analyse(simulated_window(rng, 0.02), 'web1', ['web2'])['verdict'] for _ in range(200))
+    healthy = Counter(cy.analyse(simulated_window(rng, 0.001), 'web1', ['web2'])['verdict'] for _i in range(200))
+    failing = Counter(cy.analyse(simulated_window(rng, 0.02), 'web1', ['web2'])['verdict'] for _i in range(200))
     assert healthy['fail'] <= 2, healthy
     assert failing['fail'] >= 190, failing
