@@ -287,13 +287,20 @@ def rollback_target(history, serving):
     :arg history: the attempts, as release_history returns them (legacy entries accepted).
     :arg serving: {node: version the node serves now}.
     A rollback is a completed attempt too, so a second rollback undoes the first.
-    Completed attempts that changed nothing (previous == version, a re-run) are
-    skipped, so going back always goes somewhere.
+    Completed attempts that changed nothing (previous == version, or no previous for a
+    version already live: a re-run) are skipped, so going back always goes somewhere.
     :raises ValidationError: no completed attempt, nothing before it, no nodes.
     :raises ConflictError: the nodes do not all serve the last completed release.
     """
     attempts = _history_list(history)
-    completed = [a for a in attempts if a['result'] == 'completed' and a['previous'] != a['version']]
+    completed = []
+    for attempt in attempts:
+        if attempt['result'] != 'completed' or attempt['previous'] == attempt['version']:
+            continue
+        # No previous release and the version already went live: a re-run that found every node done.
+        if not attempt['previous'] and any(a['version'] == attempt['version'] for a in completed):
+            continue
+        completed.append(attempt)
     if not completed:
         raise ValidationError('the release history has no completed release: %s' % _NAME_RELEASE)
     last = completed[-1]

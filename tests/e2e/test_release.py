@@ -93,10 +93,10 @@ def _checksum_mismatch(tmp_path):
 
 
 @pytest.mark.parametrize("version, make_package, message", [
-    ("../evil", lambda tmp: package(NEW), "release version '../evil' is not valid"),
-    ("2.0/1", lambda tmp: package(NEW), "release version '2.0/1' is not valid"),
-    ("2.0 1", lambda tmp: package(NEW), "release version '2.0 1' is not valid"),
-    ("", lambda tmp: package(NEW), "release version '' is not valid"),
+    ("../evil", lambda tmp: package(NEW), 'release version "../evil" is not valid'),
+    ("2.0/1", lambda tmp: package(NEW), 'release version "2.0/1" is not valid'),
+    ("2.0 1", lambda tmp: package(NEW), 'release version "2.0 1" is not valid'),
+    ("", lambda tmp: package(NEW), 'release version "" is not valid'),
     ("9.9.9", lambda tmp: str(tmp / "nope.tar.gz"), "does not exist on the controller"),
     ("9.9.9", _checksum_mismatch, "checksum mismatch for"),
 ])

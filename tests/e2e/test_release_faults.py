@@ -178,6 +178,32 @@ def test_controller_killed_after_a_swap_then_rerun_converges(lab, tmp_path):
     assert summary["failed"] == 0, summary
 
 
+def test_controller_killed_during_a_drain_then_rerun_converges(lab, tmp_path):
+    before = served_versions()
+    version = "2.7.1-killed-draining"
+    pkg = _broken_package(tmp_path, version, "false")
+    with Load(rate=60) as load:
+        proc = _start(version, pkg)
+        deadline, draining = time.monotonic() + 180, None
+        while draining is None and time.monotonic() < deadline:
+            states = lb_states("web").get("lb1", {})
+            draining = next((n for n in lab if states.get(n, "").startswith(("DRAIN", "MAINT"))
+                             and not _link(n).endswith("/" + version)), None)
+        assert draining, "no node was ever seen draining"
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+        # Killed between the drain and the swap: the node is out of the pool on its old release.
+        assert not _link(draining).endswith("/" + version)
+        assert not all_up()
+        rc, out = release(version, pkg, "-e", "release_lock_break=true")[:2]
+    assert rc == 0, out[-3000:]
+    assert_estate(version, out)
+    results = [h["result"] for h in history() if h["version"] == version]
+    assert results == ["interrupted", "completed"], history()[-3:]
+    summary = load.report(before["web1"], version).summary()
+    assert summary["failed"] == 0, summary
+
+
 def test_load_balancer_paused_mid_release_then_rerun_converges(lab, tmp_path):
     version = "2.8.0-lb-paused"
     pkg = _broken_package(tmp_path, version, "false")

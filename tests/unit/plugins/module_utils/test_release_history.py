@@ -320,6 +320,8 @@ RELEASED = [attempt('a', '2.0.0', '1.0.0'), attempt('b', '2.1.0', '2.0.0')]
                  '2026-11-01T10:10:00Z); going back to 2.1.0 undoes it', id='after a rollback: undo it'),
     pytest.param(RELEASED + [attempt('c', '2.1.0', '2.1.0')], ALL_ON, '2.0.0', None,
                  id='a re-run that changed nothing is skipped'),
+    pytest.param(RELEASED + [attempt('c', '2.1.0', None)], ALL_ON, '2.0.0', None,
+                 id='a re-run that found no previous release is skipped'),
     pytest.param(LEGACY, {'web1': '2.0.0'}, '1.0.0',
                  'every node serves 2.0.0, the last completed release (run legacy-2, finished 2026-10-02T09:00:00Z); '
                  'the estate served 1.0.0 before it', id='legacy history'),
