@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from loadgen import Load
+from loadgen import Load, discover_load_balancers
 from release_under_load import ROOT, lb_states, package, playbook, release, served_versions, web_nodes
 from test_release import NO_LOAD, _broken_package
 
@@ -38,6 +38,20 @@ def history():
 def all_up():
     states = lb_states("web")
     return len(states) == 2 and all(s.startswith("UP") for lb in states.values() for s in lb.values())
+
+
+FIGURES = os.path.join(ROOT, "build", "e2e-faults.jsonl")
+
+
+def record(test, version, load, started, old=START):
+    """Append what visitors saw during a fault test to build/e2e-faults.jsonl (the README's table)."""
+    summary = load.report(old, version).summary()
+    os.makedirs(os.path.dirname(FIGURES), exist_ok=True)
+    with open(FIGURES, "a", encoding="utf-8") as f:
+        f.write(json.dumps({"test": test, "version": version, "seconds": round(time.monotonic() - started, 1),
+                            "requests": summary["requests"], "failed": summary["failed"],
+                            "inconsistent": summary["inconsistent"], "history": history()[-1]["result"]}) + "\n")
+    return summary
 
 
 def flat(out):
@@ -83,7 +97,7 @@ def test_no_traffic_does_not_pass_the_canary_silently(lab, tmp_path):
 
 
 def test_canary_failing_2_percent_of_visitors_is_stopped(lab, tmp_path):
-    version = "2.4.1-two-percent"
+    version, started = "2.4.1-two-percent", time.monotonic()
     pkg = _broken_package(tmp_path, version, "%s && mt_rand(1, 100) <= 2" % VISITOR)
     with Load(rate=90) as load:
         rc, out = release(version, pkg, "-e", "canary_analysis_min_requests=500")[:2]
@@ -92,36 +106,38 @@ def test_canary_failing_2_percent_of_visitors_is_stopped(lab, tmp_path):
     assert "errors" in flat(out), out[-3000:]
     # Visitors' failures all came from the canary, during its window.
     assert {r.node for r in report.failed()} <= {canary}
-    print(report.summary())
+    record("canary failing 2% of visitors", version, load, started)
 
 
 def test_canary_400_ms_slower_is_stopped(lab, tmp_path):
-    version = "2.4.2-slow"
+    version, started = "2.4.2-slow", time.monotonic()
     pkg = _broken_package(tmp_path, version, "%s && usleep(400000) === null && false" % VISITOR)
     with Load(rate=60) as load:
         rc, out = release(version, pkg)[:2]
     assert rc != 0
     _canary, report = _stopped_at_the_canary(version, out, load, lab)
     assert "median" in flat(out) or "p50" in flat(out), out[-3000:]
-    assert report.summary()["failed"] == 0, report.summary()
+    assert record("canary 400 ms slower", version, load, started)["failed"] == 0, report.summary()
 
 
 def test_healthy_canary_passes_five_times_in_a_row(lab, tmp_path):
     """No false alarm: five healthy releases under load, each judged against the baseline."""
     versions = ["2.5.%d-healthy" % i for i in range(5)] + [START]
     for version in versions:
+        started = time.monotonic()
+        # The last one goes back to START for the tests after this one (a release, not a rollback).
+        pkg = package(START) if version == START else _broken_package(tmp_path, version, "false")
         with Load(rate=60) as load:
-            # The last one goes back to START for the tests after this one (a release, not a rollback).
-            rc, out = release(version, _broken_package(tmp_path, version, "false"), "-e", "release_batch_size=2")[:2]
+            rc, out = release(version, pkg, "-e", "release_batch_size=2")[:2]
         assert rc == 0, out[-3000:]
-        assert re.search(r"pass: \S+ is no worse than", flat(out)), out[-3000:]
-        assert load.report(START, version).summary()["failed"] == 0
+        assert re.search(r"pass: canary \S+ is no worse than", flat(out)), out[-3000:]
+        assert record("healthy canary passes", version, load, started)["failed"] == 0
         assert_estate(version, out)
         assert history()[-1]["result"] == "completed"
 
 
 def test_two_releases_at_once_one_is_refused(lab, tmp_path):
-    first, second = "2.6.0-first", "2.6.1-second"
+    first, second, started = "2.6.0-first", "2.6.1-second", time.monotonic()
     pkg1, pkg2 = _broken_package(tmp_path, first, "false"), _broken_package(tmp_path, second, "false")
     with Load(rate=60) as load:
         proc = subprocess.Popen(["ansible-playbook", "release.yml", "-e", json.dumps(
@@ -139,7 +155,7 @@ def test_two_releases_at_once_one_is_refused(lab, tmp_path):
     assert proc.returncode == 0, out1[-3000:]
     assert_estate(first, out1)
     assert second not in {h["version"] for h in history()}
-    assert load.report(START, first).summary()["failed"] == 0
+    assert record("two releases at once", first, load, started)["failed"] == 0
 
 
 def _start(version, pkg):
@@ -155,7 +171,7 @@ def _link(node):
 
 def test_controller_killed_after_a_swap_then_rerun_converges(lab, tmp_path):
     before = served_versions()
-    version = "2.7.0-killed"
+    version, started = "2.7.0-killed", time.monotonic()
     pkg = _broken_package(tmp_path, version, "false")
     with Load(rate=60) as load:
         proc = _start(version, pkg)
@@ -174,13 +190,13 @@ def test_controller_killed_after_a_swap_then_rerun_converges(lab, tmp_path):
     assert_estate(version, out)
     results = [h["result"] for h in history() if h["version"] == version]
     assert results == ["interrupted", "completed"], history()[-3:]
-    summary = load.report(before["web1"], version).summary()
+    summary = record("controller killed after a swap", version, load, started, old=before["web1"])
     assert summary["failed"] == 0, summary
 
 
 def test_controller_killed_during_a_drain_then_rerun_converges(lab, tmp_path):
     before = served_versions()
-    version = "2.7.1-killed-draining"
+    version, started = "2.7.1-killed-draining", time.monotonic()
     pkg = _broken_package(tmp_path, version, "false")
     with Load(rate=60) as load:
         proc = _start(version, pkg)
@@ -200,14 +216,17 @@ def test_controller_killed_during_a_drain_then_rerun_converges(lab, tmp_path):
     assert_estate(version, out)
     results = [h["result"] for h in history() if h["version"] == version]
     assert results == ["interrupted", "completed"], history()[-3:]
-    summary = load.report(before["web1"], version).summary()
+    summary = record("controller killed during a drain", version, load, started, old=before["web1"])
     assert summary["failed"] == 0, summary
 
 
 def test_load_balancer_paused_mid_release_then_rerun_converges(lab, tmp_path):
-    version = "2.8.0-lb-paused"
+    before, version, started = served_versions(), "2.8.0-lb-paused", time.monotonic()
     pkg = _broken_package(tmp_path, version, "false")
+    lb1 = next(lb for lb in discover_load_balancers() if lb[0] == "lb1")
+    load = Load(rate=60, port=lb1[1], stats_port=lb1[2])  # through lb1 only: lb2 is the one frozen
     try:
+        load.start()
         proc = _start(version, pkg)
         deadline = time.monotonic() + 180
         while not any(_link(n).endswith("/" + version) for n in lab) and time.monotonic() < deadline:
@@ -223,20 +242,25 @@ def test_load_balancer_paused_mid_release_then_rerun_converges(lab, tmp_path):
     assert share(".lock") is None
     assert all(s.startswith("UP") for s in lb_states("web")["lb1"].values()), lb_states("web")
     assert history()[-1]["result"] == "stopped"
-    rc, out = release(version, pkg, *NO_LOAD)[:2]
+    rc, out = release(version, pkg)[:2]
+    load.stop()
     assert rc == 0, out[-3000:]
     assert_estate(version, out)
+    # Visitors through lb1, the load balancer that kept answering, saw nothing of it.
+    assert record("load balancer paused", version, load, started, old=before["web1"])["failed"] == 0
 
 
 def test_rollback_after_a_halted_release_goes_back_one_release(lab, tmp_path):
     live = served_versions()["web1"]
     previous = [h for h in history() if h["result"] == "completed"][-1]["previous"]
-    broken = "2.9.0-broken"
-    rc, out = release(broken, _broken_package(tmp_path, broken))[:2]
-    assert rc != 0 and history()[-1]["result"] == "rolled back", out[-3000:]
-    assert_estate(live, out)
-    rc, out = playbook("rollback.yml", *NO_LOAD)[:2]
+    broken, started = "2.9.0-broken", time.monotonic()
+    with Load(rate=60) as load:
+        rc, out = release(broken, _broken_package(tmp_path, broken))[:2]
+        assert rc != 0 and history()[-1]["result"] == "rolled back", out[-3000:]
+        assert_estate(live, out)
+        rc, out = playbook("rollback.yml")[:2]
     assert rc == 0, out[-3000:]
+    assert record("rollback after a halted release", previous, load, started, old=live)["failed"] == 0
     # Back to what the estate served before the last *completed* release, not two releases back.
     assert_estate(previous, out)
     assert history()[-1]["action"] == "rollback" and history()[-1]["result"] == "completed"
