@@ -128,8 +128,8 @@ def test_unreachable_host_is_refused_and_nothing_changes(lab, tmp_path):
     assert estate_snapshot() == before
 
 
-def _broken_package(tmp_path, version, broken_when="true"):
-    """A package whose probe page answers 500 when the PHP condition `broken_when` holds."""
+def _broken_package(tmp_path, version, broken_when="true", every_page=False):
+    """A package whose probe page (or every page) answers 500 when the PHP condition `broken_when` holds."""
     src = tmp_path / "src"
     with tarfile.open(package(NEW)) as tar:
         tar.extractall(src, filter="data")
@@ -139,8 +139,12 @@ def _broken_package(tmp_path, version, broken_when="true"):
     bootstrap = "require __DIR__ . '/lib/bootstrap.php';"
     assert bootstrap in probe
     # After the bootstrap, so even the failures name their release and node.
-    (src / "probe.php").write_text(
-        probe.replace(bootstrap, "%s\nif (%s) { http_response_code(500); exit; }" % (bootstrap, broken_when), 1))
+    fault = "if (%s) { http_response_code(500); exit; }" % broken_when
+    if every_page:  # the bootstrap every page requires
+        with open(src / "lib" / "bootstrap.php", "a") as f:
+            f.write("\n%s\n" % fault)
+    else:
+        (src / "probe.php").write_text(probe.replace(bootstrap, "%s\n%s" % (bootstrap, fault), 1))
     out = tmp_path / ("demo-app-%s.tar.gz" % version)
 
     # Reproducible (fixed times and owners): the same broken version always has the same checksum.

@@ -110,8 +110,9 @@ def test_canary_failing_2_percent_of_visitors_is_stopped(lab, tmp_path):
 
 
 def test_canary_400_ms_slower_is_stopped(lab, tmp_path):
-    version, started = "2.4.2-slow", time.monotonic()
-    pkg = _broken_package(tmp_path, version, "%s && usleep(400000) === null && false" % VISITOR)
+    version, started = "2.4.3-slow-every-page", time.monotonic()
+    # Every page a visitor asks for answers 400 ms later: the median moves by 400 ms.
+    pkg = _broken_package(tmp_path, version, "%s && usleep(400000) === null && false" % VISITOR, every_page=True)
     with Load(rate=60) as load:
         rc, out = release(version, pkg)[:2]
     assert rc != 0
