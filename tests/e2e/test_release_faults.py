@@ -251,6 +251,46 @@ def test_load_balancer_paused_mid_release_then_rerun_converges(lab, tmp_path):
     assert record("load balancer paused", version, load, started, old=before["web1"])["failed"] == 0
 
 
+def _by_hand(command, node):
+    """What a person does on every load balancer's admin socket: 'disable' or 'enable' a server."""
+    for lb in lb_states("web"):
+        subprocess.run(["podman", "exec", lb, "bash", "-c", "echo '%s server web/%s' | socat stdio /run/haproxy/admin.sock"
+                        % (command, node)], check=True, capture_output=True)
+
+
+def test_a_node_in_maintenance_by_hand_is_left_alone(lab, tmp_path):
+    live, held, version = served_versions(), lab[-1], "2.8.1-one-held"
+    pkg = _broken_package(tmp_path, version, "false")
+    _by_hand("disable", held)
+    try:
+        rc, out = release(version, pkg, *NO_LOAD)[:2]
+        assert rc == 0, out[-3000:]
+        assert "Left alone, in maintenance by hand: %s." % held in flat(out), out[-3000:]
+        assert served_versions() == dict({n: version for n in lab}, **{held: live[held]})
+        assert all(states[held].startswith("MAINT") for states in lb_states("web").values()), lb_states("web")
+        assert share(".lock") is None and history()[-1]["nodes"][held] == "held by hand"
+    finally:
+        _by_hand("enable", held)
+    deadline = time.monotonic() + 30
+    while not all_up() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    # Back in the pool, the next run releases it too.
+    rc, out = release(version, pkg, *NO_LOAD)[:2]
+    assert rc == 0, out[-3000:]
+    assert_estate(version, out)
+
+
+def test_status_shows_every_node_the_lock_and_the_last_releases(lab):
+    rc, out = playbook("playbooks/status.yml")[:2]
+    assert rc == 0, out[-3000:]
+    served = served_versions()
+    for node in lab:
+        assert re.search(r"%s: link %s, answers %s; lb1 UP, lb2 UP" % (node, re.escape(served[node]), re.escape(served[node])),
+                         flat(out)), out[-3000:]
+    assert "msg: free" in flat(out), out[-3000:]
+    assert "release %s completed" % history()[-1]["version"] in flat(out), out[-3000:]
+
+
 def test_rollback_after_a_halted_release_goes_back_one_release(lab, tmp_path):
     live = served_versions()["web1"]
     previous = [h for h in history() if h["result"] == "completed"][-1]["previous"]
