@@ -54,11 +54,6 @@ def write_atomically(path, text, mode=0o644, what=None):
             except OSError:
                 pass
     try:
-        dfd = os.open(directory, os.O_RDONLY | getattr(os, 'O_DIRECTORY', 0))
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError as e:
-        if e.errno != errno.EINVAL:  # some filesystems cannot fsync a directory
-            raise ApplyError('%s was replaced, but syncing directory %s failed: %s' % (path, directory, e))
+        fsync_dir(directory)
+    except ApplyError as e:
+        raise ApplyError('%s was replaced, but %s' % (path, e))
