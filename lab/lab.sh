@@ -49,9 +49,10 @@ build_image() {
 
 start_host() {
   local name=$1 group=$2; shift 2
-  # A running host built from the current recipe is kept; anything else is replaced.
+  # A running host built from the current recipe is kept; anything else is replaced. After the
+  # machine restarts podman may still call a host running that cannot run a command: replaced.
   if [ "$(podman container inspect --format '{{.State.Running}} {{ index .Config.Labels "daylight.recipe" }}' "$name" 2>/dev/null)" \
-       = "true $(recipe_hash)" ]; then
+       = "true $(recipe_hash)" ] && podman exec "$name" true >/dev/null 2>&1; then
     return 0
   fi
   podman rm -f "$name" >/dev/null 2>&1 || true

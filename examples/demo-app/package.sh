@@ -13,6 +13,12 @@ mkdir -p "$outdir"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp -r "$here/src/." "$work/"
+# Every changes/V/ with V <= version, oldest first (see changes/README.md).
+for change in $(find "$here/changes" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort -V); do
+  if [ "$(printf '%s\n%s\n' "$change" "$version" | sort -V | head -n1)" = "$change" ]; then
+    cp -r "$here/changes/$change/." "$work/"
+  fi
+done
 find "$work" -type f -exec sed -i "s/@VERSION@/$version/g" {} +
 name="demo-app-$version.tar.gz"
 # Fixed owner, order and times: the same version always packs to the same checksum.

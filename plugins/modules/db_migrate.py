@@ -33,8 +33,7 @@ description:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - daylight.release.attributes
-requirements:
-  - PyMySQL on the host that runs the module.
+  - daylight.release.mariadb
 options:
   migrations:
     description:
@@ -56,29 +55,6 @@ options:
     description: Who runs the migrations, recorded in the history.
     type: str
     default: ""
-  login_host:
-    description: The database server.
-    type: str
-    default: localhost
-  login_port:
-    description: Its port.
-    type: int
-    default: 3306
-  login_unix_socket:
-    description: A socket to connect through instead of O(login_host).
-    type: path
-  login_user:
-    description: The user that owns the application's schema.
-    type: str
-    required: true
-  login_password:
-    description: Its password.
-    type: str
-    default: ""
-  database:
-    description: The application's database.
-    type: str
-    required: true
   lock_name:
     description: Name of the MariaDB user lock around the run.
     type: str
@@ -162,38 +138,19 @@ repaired:
 """
 
 import datetime
-import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.daylight.release.plugins.module_utils import db_migrate, migrations
+from ansible_collections.daylight.release.plugins.module_utils import db_migrate, mariadb, migrations
 from ansible_collections.daylight.release.plugins.module_utils.errors import DaylightError
-
-try:
-    import pymysql
-except ImportError:
-    pymysql = None
-    PYMYSQL_ERROR = traceback.format_exc()
-else:
-    PYMYSQL_ERROR = None
 
 
 def utc_now():
     return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
 
 
-def connect(p):
-    params = dict(user=p['login_user'], password=p['login_password'], database=p['database'], autocommit=True,
-                  connect_timeout=10)
-    if p['login_unix_socket']:
-        params['unix_socket'] = p['login_unix_socket']
-    else:
-        params.update(host=p['login_host'], port=p['login_port'])
-    return pymysql.connect(**params)
-
-
 def run(module, p):
-    connection = connect(p)
+    connection = mariadb.connect(p)
     try:
         cursor = connection.cursor()
         cursor.execute('SET SESSION lock_wait_timeout = %s', (p['lock_wait_timeout'],))
@@ -225,16 +182,11 @@ def run(module, p):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            mariadb.CONNECTION_ARGUMENT_SPEC,
             migrations=dict(type='dict', required=True),
             phase=dict(type='str', choices=['pre', 'post'], default='pre'),
             release=dict(type='str', required=True),
             who=dict(type='str', default=''),
-            login_host=dict(type='str', default='localhost'),
-            login_port=dict(type='int', default=3306),
-            login_unix_socket=dict(type='path'),
-            login_user=dict(type='str', required=True),
-            login_password=dict(type='str', default='', no_log=True),
-            database=dict(type='str', required=True),
             lock_name=dict(type='str', default='daylight_migrations'),
             lock_timeout=dict(type='int', default=60),
             lock_wait_timeout=dict(type='int', default=5),
@@ -246,16 +198,15 @@ def main():
         ),
         supports_check_mode=True,
     )
-    if pymysql is None:
-        module.fail_json(msg=missing_required_lib('PyMySQL'), exception=PYMYSQL_ERROR)
+    if mariadb.pymysql is None:
+        module.fail_json(msg=missing_required_lib('PyMySQL'), exception=mariadb.PYMYSQL_ERROR)
     p = module.params
     try:
         done, repaired, notes = run(module, p)
     except DaylightError as e:
         module.fail_json(msg='migrations of release %s (%s phase) stopped: %s' % (p['release'], p['phase'], e))
-    except pymysql.MySQLError as e:
-        module.fail_json(msg='migrations of release %s: the database %s refused: %s' % (
-            p['release'], p['login_unix_socket'] or '%s:%s' % (p['login_host'], p['login_port']), e))
+    except mariadb.pymysql.MySQLError as e:
+        module.fail_json(msg='migrations of release %s: the database %s refused: %s' % (p['release'], mariadb.server(p), e))
     for note in notes:
         module.warn(note)
     module.exit_json(changed=bool(done) or bool(repaired), applied=done, repaired=repaired, notes=notes)

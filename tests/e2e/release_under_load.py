@@ -11,12 +11,14 @@ Exits 1 when the release failed or any request failed, was inconsistent or stale
 
 import argparse
 import csv
+import gzip
 import io
 import json
 import os
 import re
 import subprocess
 import sys
+import tarfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -33,6 +35,28 @@ def package(version):
     out = subprocess.run([os.path.join(ROOT, "examples", "demo-app", "package.sh"), version, PACKAGES],
                          check=True, capture_output=True, text=True)
     return out.stdout.strip()
+
+
+def variant_package(tmp_path, version, edit, base="2.0.0"):
+    """A package of `version` made from `base`'s: unpacked, version renamed, edit(src dir) applied, repacked.
+
+    Reproducible (fixed times and owners): the same variant always has the same checksum.
+    """
+    src = tmp_path / ("src-%s" % version)
+    with tarfile.open(package(base)) as tar:
+        tar.extractall(src, filter="data")
+    for path in src.rglob("*.php"):
+        path.write_text(path.read_text().replace(base, version))
+    edit(src)
+    out = tmp_path / ("demo-app-%s.tar.gz" % version)
+
+    def fixed(info):
+        info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+        return info
+    with gzip.GzipFile(out, "wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
+        tar.add(src, arcname=".", filter=fixed)
+    subprocess.run("sha256sum %s > %s.sha256" % (out.name, out.name), shell=True, cwd=tmp_path, check=True)
+    return str(out)
 
 
 def web_nodes():
@@ -119,8 +143,8 @@ def release_under_load(old, new, rate=60, batch_size=1):
         "release_output": out,
         "release_seconds": round(seconds, 1),
         "batch_size": batch_size,
-        # The canary is a batch of its own, then batch_size at a time.
-        "seconds_per_batch": round(seconds / (1 + -(-(len(after) - 1) // batch_size)), 1),
+        # What the release's db_migrate runs said, e.g. {"pre": "0002_visits_add_node", "post": "none pending"}
+        "migrations": dict(re.findall(r"(pre|post) migrations of %s: ([^'\"\n]*)" % re.escape(new), out)),
         "before": before,
         "after": after,
         "load": report.summary(),
@@ -146,8 +170,10 @@ def print_report(result, old, new):
     print("  mixed-version secs %d" % load["seconds_with_mixed_versions"])
     for lb, counts in load["per_lb"].items():
         print("  via %-14s %d requests, %d failed" % (lb, counts["requests"], counts["failed"]))
-    print("  release duration   %.1f s (%.1f s per batch: canary, then %d at a time; staging included)"
-          % (result["release_seconds"], result["seconds_per_batch"], result["batch_size"]))
+    for phase, applied in sorted(result["migrations"].items(), reverse=True):
+        print("  %-4s migrations    %s" % (phase, applied))
+    print("  release duration   %.1f s (staging, migrations and the canary's window included; canary, then %d at a time)"
+          % (result["release_seconds"], result["batch_size"]))
     print("  ansible-playbook   %s" % ("ok" if result["release_rc"] == 0 else "FAILED rc=%d" % result["release_rc"]))
     for kind, examples in result["examples"].items():
         for e in examples:

@@ -4,18 +4,17 @@ Needs the lab running (`make e2e` starts it). Nothing is mocked here. The tests 
 order: the release under load leaves every node on 2.0.0, which the later tests start from.
 """
 
-import gzip
 import os
 import re
 import shutil
 import subprocess
-import tarfile
 
 import pytest
 
 from loadgen import Load
+from test_migrations import sql
 from release_under_load import (ROOT, lb_states, package, playbook, recap, release, release_under_load, served_versions,
-                                web_nodes)
+                                variant_package, web_nodes)
 
 OLD, NEW = "1.0.0", "2.0.0"
 # Tests that release without load say so: with no traffic the canary is inconclusive and stops.
@@ -54,6 +53,12 @@ def test_release_under_load_has_zero_downtime(lab):
     assert load["inconsistent"] == 0, result["examples"]["inconsistent"]
     assert load["stale"] == 0, result["examples"]["stale"]
     assert result["after"] == {node: NEW for node in lab}
+    # 2.0.0's expand migration ran before the canary, under the same load: the column is there, the
+    # 1.0.0 nodes kept writing without it, and every 2.0.0 visit records its node.
+    assert sql("SELECT release_version, phase, success FROM daylight_migrations WHERE version = '0002'",
+               "daylight") == [[NEW, "pre", "1"]]
+    assert sql("SELECT COUNT(*) FROM visits WHERE release_version = '%s' AND node IS NULL" % NEW, "daylight") == [["0"]]
+    assert int(sql("SELECT COUNT(*) FROM visits WHERE release_version = '%s'" % NEW, "daylight")[0][0]) > 0
 
 
 def test_second_run_changes_nothing(lab):
@@ -130,31 +135,18 @@ def test_unreachable_host_is_refused_and_nothing_changes(lab, tmp_path):
 
 def _broken_package(tmp_path, version, broken_when="true", every_page=False):
     """A package whose probe page (or every page) answers 500 when the PHP condition `broken_when` holds."""
-    src = tmp_path / "src"
-    with tarfile.open(package(NEW)) as tar:
-        tar.extractall(src, filter="data")
-    for path in src.rglob("*.php"):
-        path.write_text(path.read_text().replace(NEW, version))
-    probe = (src / "probe.php").read_text()
-    bootstrap = "require __DIR__ . '/lib/bootstrap.php';"
-    assert bootstrap in probe
-    # After the bootstrap, so even the failures name their release and node.
-    fault = "if (%s) { http_response_code(500); exit; }" % broken_when
-    if every_page:  # the bootstrap every page requires
-        with open(src / "lib" / "bootstrap.php", "a") as f:
-            f.write("\n%s\n" % fault)
-    else:
-        (src / "probe.php").write_text(probe.replace(bootstrap, "%s\n%s" % (bootstrap, fault), 1))
-    out = tmp_path / ("demo-app-%s.tar.gz" % version)
-
-    # Reproducible (fixed times and owners): the same broken version always has the same checksum.
-    def fixed(info):
-        info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
-        return info
-    with gzip.GzipFile(out, "wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
-        tar.add(src, arcname=".", filter=fixed)
-    subprocess.run("sha256sum %s > %s.sha256" % (out.name, out.name), shell=True, cwd=tmp_path, check=True)
-    return str(out)
+    def add_fault(src):
+        probe = (src / "probe.php").read_text()
+        bootstrap = "require __DIR__ . '/lib/bootstrap.php';"
+        assert bootstrap in probe
+        # After the bootstrap, so even the failures name their release and node.
+        fault = "if (%s) { http_response_code(500); exit; }" % broken_when
+        if every_page:  # the bootstrap every page requires
+            with open(src / "lib" / "bootstrap.php", "a") as f:
+                f.write("\n%s\n" % fault)
+        else:
+            (src / "probe.php").write_text(probe.replace(bootstrap, "%s\n%s" % (bootstrap, fault), 1))
+    return variant_package(tmp_path, version, add_fault)
 
 
 def test_failed_smoke_test_puts_node_back_and_stops(lab, tmp_path):
