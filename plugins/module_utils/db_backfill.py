@@ -296,10 +296,7 @@ def run(connection, params, check_mode=False, sleep=time.sleep):
         raise ValidationError('backfill %r: batch_size must be above 0 and pause_seconds at least 0, not %s and %s'
                               % (name, params['batch_size'], params['pause_seconds']))
     cursor = connection.cursor()
-    try:
-        take_lock(cursor, LOCK_PREFIX + name, params['lock_timeout'])
-    except ConflictError as exc:
-        raise ConflictError('backfill %r is running elsewhere: %s' % (name, exc))
+    take_lock(cursor, LOCK_PREFIX + name, params['lock_timeout'], what='run of backfill %r' % name)
     check_tables(cursor, name, d)
     if check_mode:
         return plan(cursor, name, d, params['batch_size'])

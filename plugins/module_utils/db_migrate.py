@@ -53,8 +53,11 @@ def error_code(exc):
     return args[0] if args and isinstance(args[0], int) else None
 
 
-def take_lock(cursor, name, timeout):
-    """GET_LOCK(name) within timeout seconds, or ConflictError naming the connection holding it."""
+def take_lock(cursor, name, timeout, what='migration run'):
+    """GET_LOCK(name) within timeout seconds, or ConflictError naming the connection holding it.
+
+    what: the kind of run that holds such a lock, for the message ('another <what> holds ...').
+    """
     cursor.execute('SELECT GET_LOCK(%s, %s)', (name, timeout))
     if cursor.fetchone()[0] == 1:
         return
@@ -66,8 +69,8 @@ def take_lock(cursor, name, timeout):
         row = cursor.fetchone()
         if row:
             who = 'connection %s (%s@%s, connected %s s)' % (holder, row[0], row[1], row[2])
-    raise ConflictError('another migration run holds the lock %r: %s; waited %s s. Wait for it to finish '
-                        '(the lock goes with its connection), then run again' % (name, who, timeout))
+    raise ConflictError('another %s holds the lock %r: %s; waited %s s. Wait for it to finish '
+                        '(the lock goes with its connection), then run again' % (what, name, who, timeout))
 
 
 def read_history(cursor):

@@ -5,7 +5,9 @@ over TCP with a password, from db1 itself (it has PyMySQL). Each test starts fro
 """
 
 import json
+import os
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -35,15 +37,22 @@ def history():
                "FROM daylight_migrations ORDER BY version")
 
 
-def migrate(tmp_path, files, phase="pre", release="9.0.0", **options):
-    """Run db_migrate on db1 through ansible-playbook -v; return (returncode, output)."""
-    args = dict(dict(migrations=files, phase=phase, release=release, who="e2e", login_host="127.0.0.1",
-                     login_user=USER, login_password=PASSWORD, database=DB, lock_timeout=5, lock_wait_timeout=1,
-                     retries=1), **options)
+LOGIN = dict(login_host="127.0.0.1", login_user=USER, login_password=PASSWORD, database=DB)
+
+
+def on_db1(tmp_path, module, args):
+    """A playbook running one task of `module` on db1, written to tmp_path; return its path."""
     play = tmp_path / ("play-%d.yml" % time.monotonic_ns())
     play.write_text(json.dumps([{"hosts": "db1", "gather_facts": False, "tasks": [
-        {"name": "Migrate", "daylight.release.db_migrate": args}]}]))
-    proc = subprocess.run(["ansible-playbook", "-v", str(play)], cwd=ROOT, capture_output=True, text=True,
+        {"name": "Run %s" % module, "daylight.release.%s" % module: dict(LOGIN, **args)}]}]))
+    return ["ansible-playbook", "-v", str(play)]
+
+
+def migrate(tmp_path, files, phase="pre", release="9.0.0", **options):
+    """Run db_migrate on db1 through ansible-playbook -v; return (returncode, output)."""
+    args = dict(dict(migrations=files, phase=phase, release=release, who="e2e", lock_timeout=5, lock_wait_timeout=1,
+                     retries=1), **options)
+    proc = subprocess.run(on_db1(tmp_path, "db_migrate", args), cwd=ROOT, capture_output=True, text=True,
                           check=False, timeout=300)
     return proc.returncode, proc.stdout + proc.stderr
 
@@ -179,3 +188,48 @@ def test_the_password_never_appears_in_output(tmp_path):
     rc2, out2 = migrate(tmp_path, {"0001_create_orders.sql": "garbage"})
     assert rc == 0 and rc2 != 0
     assert PASSWORD not in out + out2
+
+
+BACKFILL = dict(name="orders_seen", table="orders", set="seen = seen + 1", batch_size=100)
+
+
+def backfill_state():
+    """(rows seen 0, 1, 2+ times, checkpoint's last key and batches)."""
+    counts = dict(sql("SELECT LEAST(seen, 2), COUNT(*) FROM orders GROUP BY 1"))
+    checkpoint = sql("SELECT last_key, batches FROM daylight_backfills WHERE name = 'orders_seen'") \
+        if "daylight_backfills" in tables() else []
+    return ([int(counts.get(k, 0)) for k in ("0", "1", "2")],
+            tuple(int(v) for v in checkpoint[0]) if checkpoint else None)
+
+
+def test_an_interrupted_backfill_resumes_and_changes_each_row_once(tmp_path):
+    """Killed mid-run (controller and module process), the same backfill goes on after the last committed batch."""
+    sql("CREATE TABLE orders (id INT PRIMARY KEY, seen INT NOT NULL DEFAULT 0) ENGINE=InnoDB")
+    sql("INSERT INTO orders (id) SELECT seq FROM seq_1_to_3000")
+    run = subprocess.Popen(on_db1(tmp_path, "db_backfill", dict(BACKFILL, pause_seconds=0.3)), cwd=ROOT,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and (backfill_state()[1] or (0, 0))[1] < 3:
+            time.sleep(0.2)
+    finally:
+        os.killpg(run.pid, signal.SIGKILL)
+        # The module goes on inside db1 without its controller: kill it there too.
+        subprocess.run(["podman", "exec", "db1", "pkill", "-9", "-f", "db_backfill"], check=False)
+        run.wait()
+    time.sleep(1)  # MariaDB rolls back the killed connection's open batch
+    (fresh, once, twice), (last_key, batches) = backfill_state()
+    assert 3 <= batches < 30 and last_key == batches * 100, (last_key, batches)
+    # Exactly the committed batches changed, each row once: a batch commits with its checkpoint.
+    assert (fresh, once, twice) == (3000 - last_key, last_key, 0)
+    proc = subprocess.run(on_db1(tmp_path, "db_backfill", dict(BACKFILL, pause_seconds=0)), cwd=ROOT,
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "resumed_from: %d" % last_key in proc.stdout and "batches: %d" % (30 - batches) in proc.stdout, proc.stdout
+    assert backfill_state() == ([0, 3000, 0], (3000, 30))
+    # Run again: nothing left, nothing changes.
+    proc = subprocess.run(on_db1(tmp_path, "db_backfill", dict(BACKFILL, pause_seconds=0)), cwd=ROOT,
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0 and "changed=0" in proc.stdout, proc.stdout[-3000:]
+    assert backfill_state() == ([0, 3000, 0], (3000, 30))
+    assert PASSWORD not in proc.stdout + proc.stderr

@@ -125,3 +125,17 @@ def test_release_with_migrations_and_no_database_is_refused(tmp_path):
     assert ("release %s carries 2 migration(s) (0001_create_visits.sql, 0002_visits_add_node.sql) but no database "
             "is configured" % version) in flat(out), out[-3000:]
     assert served_versions() == before and all_enabled()
+
+
+def test_backfill_playbook_fills_the_new_column_for_old_rows():
+    """2.0.0 added visits.node (nullable); playbooks/backfill.yml fills it for the 1.0.0 visits, in batches."""
+    if "daylight_backfills" in app_tables():
+        sql("DELETE FROM daylight_backfills WHERE name = 'visits_node'", APP_DB)
+    args = ("-e", "@examples/backfills/visits-node.yml", "-e", "backfill_pause_seconds=0")
+    rc, out = playbook("playbooks/backfill.yml", "-v", *args)[:2]
+    assert rc == 0, out[-3000:]
+    assert "backfill visits_node:" in out and "finished" in out, out[-3000:]
+    assert sql("SELECT COUNT(*) FROM visits WHERE node IS NULL", APP_DB) == [["0"]]
+    assert PASSWORD not in out
+    rc, out = playbook("playbooks/backfill.yml", *args, "-e", "backfill_copy_to=elsewhere")[:2]
+    assert rc != 0 and "either backfill_set (update in place) or backfill_copy_to" in flat(out), out[-3000:]

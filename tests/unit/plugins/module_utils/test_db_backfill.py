@@ -531,7 +531,7 @@ def test_another_run_holding_the_lock_is_named():
     with pytest.raises(ConflictError) as exc:
         run(db, UPDATE)
     message = str(exc.value)
-    assert message.startswith("backfill 'visits_node' is running elsewhere: ")
+    assert message.startswith("another run of backfill 'visits_node' holds the lock ")
     assert "'daylight_backfill:visits_node': connection 42 (app@10.0.0.9:41000, connected 130 s); waited 10 s" in message
     assert db.statements('CREATE') == [] and db.statements('UPDATE') == []
 
