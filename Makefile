@@ -1,6 +1,7 @@
 # daylight.release: everything runs through here, from a fresh Debian 12 machine as root.
 #   make demo   build and start the lab, release the demo app 1.0.0 -> 2.0.0 under load, report
 #   make test   lint, unit, sanity, Molecule and end-to-end tests (what CI runs)
+#   make bench  measure a release's phases at 3, 6 and 12 web nodes, and side by side with deploys without care
 #   make lab [WEB_NODES=3] [LB_NODES=2]   start the lab: web1..N behind lb1..M (lbI on 127.0.0.1:8080+I-1)
 
 SHELL := /bin/bash
@@ -11,7 +12,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 WEB_NODES ?= 3
 LB_NODES ?= 2
 VERSION ?=
-APT_PACKAGES := podman runc debootstrap uidmap slirp4netns curl git shellcheck
+APT_PACKAGES := podman runc debootstrap uidmap slirp4netns curl git shellcheck openssh-client
 
 export PATH := $(BIN):$(PATH)
 export CONTAINERS_CONF := $(CURDIR)/lab/containers.conf
@@ -20,14 +21,14 @@ export ANSIBLE_FORCE_COLOR := 0
 # lab/lab.sh reads the load balancer count from the environment.
 export LB_NODES
 
-.PHONY: help deps venv collection lab lab-down package demo lint unit sanity molecule e2e test clean
+.PHONY: help deps venv collection lab lab-down package demo bench lint unit sanity molecule e2e test clean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
 
 # System packages the lab needs; skipped when already there.
 deps: .build/deps.stamp
-.build/deps.stamp:
+.build/deps.stamp: Makefile
 	@mkdir -p .build
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -51,7 +52,7 @@ collection: .build/collections/ansible_collections/daylight/release
 # WEB_NODES web nodes behind LB_NODES load balancers (lab/lab.sh up).
 lab: deps venv collection
 	LB_NODES=$(LB_NODES) lab/lab.sh up $(WEB_NODES)
-	ansible-playbook lab/configure.yml
+	ansible-playbook -i inventories/lab lab/configure.yml
 
 lab-down:
 	lab/lab.sh down
@@ -62,6 +63,10 @@ package:
 
 demo: lab
 	python tests/e2e/release_under_load.py --from 1.0.0 --to 2.0.0
+
+# Writes build/bench/results.json and summary.md; leaves the lab with 3 web nodes.
+bench: lab
+	python tests/bench/bench.py $(BENCH_ARGS)
 
 lint: venv collection
 	yamllint -s .
@@ -83,7 +88,7 @@ molecule: deps venv collection
 e2e: deps venv collection
 	lab/lab.sh down
 	$(MAKE) lab
-	pytest tests/e2e
+	pytest tests/e2e --durations=20
 
 test: lint unit sanity molecule e2e
 

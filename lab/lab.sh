@@ -3,6 +3,8 @@
 #   lab/lab.sh image          build the image once (cached by the Containerfile's hash)
 #   lab/lab.sh up [WEB_NODES] start lb1..lbM, web1..webN, db1 (default N=3, M=LB_NODES=2); idempotent
 #   lab/lab.sh down           remove containers, network and share volume; idempotent
+# Every host also runs sshd: `up` writes lab/cache/ssh/ (a key made here, never committed, and an
+# ssh_config naming each host's address), which inventories/lab-ssh uses, as production would.
 # Environment: LB_NODES (2) load balancers; LAB_HTTP_PORT (8080) and LAB_STATS_PORT (8404) are
 # lb1's ports on 127.0.0.1, lbI publishes on LAB_HTTP_PORT+I-1 and LAB_STATS_PORT+I-1 (lb2: 8081,
 # 8405). Each load balancer carries its ports as labels daylight.http_port and daylight.stats_port.
@@ -21,6 +23,8 @@ STATS_PORT=${LAB_STATS_PORT:-8404}
 LB_NODES=${LB_NODES:-2}
 MIRROR=${LAB_DEBIAN_MIRROR:-$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n1)}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
+
+SSH_DIR="$here/cache/ssh"
 
 log() { printf 'lab: %s\n' "$*" >&2; }
 
@@ -73,6 +77,27 @@ wait_for_systemd() {
   done
 }
 
+# Lets this machine's lab key in as root on every host and writes the ssh_config that reaches them
+# by address (the hosts' names only resolve inside the lab network).
+open_ssh() {
+  local name address
+  mkdir -p "$SSH_DIR" && chmod 700 "$SSH_DIR"
+  [ -f "$SSH_DIR/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C daylight-lab -f "$SSH_DIR/id_ed25519"
+  {
+    echo "# Written by lab/lab.sh up: the lab's hosts over SSH (inventories/lab-ssh)."
+    for name in "$@"; do
+      podman exec -i "$name" sh -c 'umask 077 && mkdir -p /root/.ssh && cat > /root/.ssh/authorized_keys && systemctl start ssh' \
+        < "$SSH_DIR/id_ed25519.pub"
+      address=$(podman container inspect --format "{{ (index .NetworkSettings.Networks \"$NETWORK\").IPAddress }}" "$name")
+      printf 'Host %s\n  HostName %s\n' "$name" "$address"
+    done
+    printf 'Host *\n  User root\n  IdentityFile %s\n  IdentitiesOnly yes\n' "$SSH_DIR/id_ed25519"
+    # The lab's hosts are remade often and their addresses reused: their host keys are not kept.
+    printf '  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n'
+  } > "$SSH_DIR/config.tmp"
+  mv "$SSH_DIR/config.tmp" "$SSH_DIR/config"
+}
+
 # Removes the hosts of a group named PREFIX<i> with i beyond the requested count.
 remove_beyond() {
   local group=$1 prefix=$2 count=$3 name i
@@ -112,6 +137,7 @@ up() {
     ports+=("lb$i: HTTP 127.0.0.1:$http, stats 127.0.0.1:$stats")
   done
   wait_for_systemd "${hosts[@]}"
+  open_ssh "${hosts[@]}"
   log "running: ${hosts[*]}"
   printf 'lab:   %s\n' "${ports[@]}" >&2
 }

@@ -13,6 +13,9 @@ the same two sources, so the parsing and the arithmetic live here once:
   termination state and the timers (parse_log_line, log_window), which the
   counters cannot: latencies, and 200s cut short by the server.
 
+runtime_command is the one place that talks to the stats socket; read_show_stat
+and the server state changes of haproxy_server go through it.
+
 Pure Python on purpose: it runs on the load balancers, under Python 3.8.
 """
 
@@ -296,12 +299,16 @@ def _seconds(timeout):
     return '%g s' % timeout
 
 
-def read_show_stat(socket_path, timeout):
-    """Ask HAProxy's stats socket for `show stat` and return its answer as text.
+def runtime_command(socket_path, command, timeout):
+    """Send one command to HAProxy's runtime API (its stats socket) and return the answer as text.
+
+    HAProxy answers one command per connection and then closes it; the
+    answer is read to that end. Whether the answer means success is for
+    the caller to judge (`set server` answers nothing when it worked).
 
     :arg timeout: seconds for connecting and for the whole answer.
-    :raises UnavailableError: the socket is missing, refuses, or does not
-        answer in time, or the answer is not the statistics CSV.
+    :raises UnavailableError: the socket is missing, refuses, forbids, or
+        does not answer in time; the message names the socket.
     """
     if not os.path.exists(socket_path):
         raise UnavailableError('HAProxy\'s stats socket %s does not exist on this host: is HAProxy running with '
@@ -312,7 +319,7 @@ def read_show_stat(socket_path, timeout):
     try:
         sock.settimeout(timeout)
         sock.connect(socket_path)
-        sock.sendall(b'show stat\n')
+        sock.sendall(command.encode('utf-8') + b'\n')
         while True:
             # One deadline for the whole answer, not per recv: a trickle must not hang the play.
             remaining = deadline - time.time()
@@ -333,10 +340,20 @@ def read_show_stat(socket_path, timeout):
         raise UnavailableError('not allowed to connect to HAProxy\'s stats socket %s as uid %d; run the task with '
                                'become' % (socket_path, os.getuid()))
     except OSError as e:
-        raise UnavailableError('could not read HAProxy\'s statistics from %s: %s' % (socket_path, e))
+        raise UnavailableError('could not send `%s` to HAProxy on %s: %s' % (command, socket_path, e))
     finally:
         sock.close()
-    text = b''.join(chunks).decode('utf-8', 'replace')
+    return b''.join(chunks).decode('utf-8', 'replace')
+
+
+def read_show_stat(socket_path, timeout):
+    """Ask HAProxy's stats socket for `show stat` and return its answer as text.
+
+    :arg timeout: seconds for connecting and for the whole answer.
+    :raises UnavailableError: the socket is missing, refuses, or does not
+        answer in time, or the answer is not the statistics CSV.
+    """
+    text = runtime_command(socket_path, 'show stat', timeout)
     if not any(line.startswith('# ') for line in text.splitlines()):
         raise UnavailableError('HAProxy answered %r to `show stat` on %s instead of the statistics CSV'
                                % (text.strip()[:200], socket_path))

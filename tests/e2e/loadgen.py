@@ -132,7 +132,8 @@ class Load:
     finds none, the single one on LAB_HTTP_PORT / LAB_STATS_PORT. With `port`, only host:port.
     """
 
-    def __init__(self, host="127.0.0.1", port=None, stats_port=None, rate=60, workers=8, max_seconds=900):
+    def __init__(self, host="127.0.0.1", port=None, stats_port=None, rate=60, workers=8, max_seconds=900,
+                 long_requests=0, hold=3.0):
         lbs = [] if port else discover_load_balancers(host)
         if not lbs:
             # The lab publishes lb1 on these loopback ports (lab/lab.sh: LAB_HTTP_PORT, LAB_STATS_PORT).
@@ -142,6 +143,8 @@ class Load:
         self.load_balancers = lbs  # [(name, http_port, stats_port)]
         self.host, self.port, self.stats_port = host, lbs[0][1], lbs[0][2]
         self.rate, self.workers, self.max_seconds = rate, workers, max_seconds
+        # `long_requests` more workers keep that many /probe.php?hold=`hold` requests in flight.
+        self.long_requests, self.hold = long_requests, hold
         self.responses = []
         self.enabled_at = {}
         self._next_lb = itertools.cycle(lbs)
@@ -161,6 +164,10 @@ class Load:
         self._wall_offset = time.time() - self._started
         for n in range(self.workers):
             t = threading.Thread(target=self._work, args=(n,), daemon=True)
+            t.start()
+            self._threads.append(t)
+        for _n in range(self.long_requests):
+            t = threading.Thread(target=self._work_long, daemon=True)
             t.start()
             self._threads.append(t)
         t = threading.Thread(target=self._watch_haproxy, daemon=True)
@@ -197,10 +204,19 @@ class Load:
             with self._lock:
                 self.responses.append(r)
 
-    def _request(self, path, lb):
+    def _work_long(self):
+        """Back to back: one long request in flight at all times."""
+        while self._running():
+            with self._lock:
+                lb = next(self._next_lb)
+            r = self._request("/probe.php?hold=%g" % self.hold, lb, timeout=self.hold + 10)
+            with self._lock:
+                self.responses.append(r)
+
+    def _request(self, path, lb, timeout=10):
         name, port = lb[0], lb[1]
         r = Response(sent=time.monotonic(), path=path, lb=name)
-        conn = http.client.HTTPConnection(self.host, port, timeout=10)
+        conn = http.client.HTTPConnection(self.host, port, timeout=timeout)
         try:
             conn.request("GET", path, headers={"Connection": "close"})
             resp = conn.getresponse()
@@ -208,7 +224,7 @@ class Load:
             r.status = resp.status
             r.version = resp.getheader("X-Release-Version", "")
             r.node = resp.getheader("X-Served-By", "")
-            if path == "/probe.php" and 200 <= resp.status < 300:
+            if path.startswith("/probe.php") and 200 <= resp.status < 300:
                 r.consistent = bool(json.loads(body).get("consistent"))
         except (OSError, http.client.HTTPException, ValueError) as e:
             r.error = "%s: %s" % (type(e).__name__, e)

@@ -127,7 +127,7 @@ def test_unreachable_host_is_refused_and_nothing_changes(lab, tmp_path):
     extra.write_text("webservers:\n  hosts:\n    web-ghost:\n      ansible_connection: containers.podman.podman\n")
     before = estate_snapshot()
     pkg = package("3.0.0")
-    rc, out = release("3.0.0", pkg, "-i", os.path.join(ROOT, "inventories", "lab"), "-i", str(extra))[:2]
+    rc, out = release("3.0.0", pkg, "-i", os.path.join(ROOT, "inventories", "lab-ssh"), "-i", str(extra))[:2]
     assert rc != 0
     assert "web-ghost" in out and "UNREACHABLE" in out, out[-3000:]
     assert estate_snapshot() == before

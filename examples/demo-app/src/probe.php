@@ -3,9 +3,11 @@
 // moments of one request; if the docroot moved under the request, they disagree.
 require __DIR__ . '/lib/bootstrap.php';
 
+// ?hold=S spreads the parts over S seconds (at most 10): a long request in flight across a swap.
+$pause = (int) (1000000 * min(10, max(0.045, (float) ($_GET['hold'] ?? 0.045))) / 3);
 $seen = [DEMO_RELEASE_VERSION];
 foreach (['a', 'b', 'c'] as $part) {
-    usleep(15000);
+    usleep($pause);
     $seen[] = require __DIR__ . "/lib/part_$part.php";
 }
 

@@ -1,0 +1,262 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: daylight.release contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: haproxy_server
+short_description: Drain, enable or disable one server on one HAProxy and wait for the outcome, polling sub-second
+version_added: 0.1.0
+description:
+  - Runs on a load balancer and talks to HAProxy's runtime API on its stats socket. Changes the administrative
+    state of one server of one backend and waits, reading C(show stat) every O(poll_interval) seconds, for what
+    a release needs next.
+  - O(state=drained) sends C(set server BACKEND/SERVER state drain) (new sessions stop; persistent ones still
+    come; the weight is left alone), waits until the server's current sessions (C(scur)) and queued requests
+    (C(qcur)) are 0, then sends C(set server BACKEND/SERVER state maint).
+  - If O(drain_timeout) passes first, the server still goes to maintenance, and the sessions it still has are
+    closed with C(shutdown sessions server BACKEND/SERVER) (maintenance alone lets them run on); their number is
+    returned in RV(sessions_cut) and a warning names it. The task does not fail and does not hang. The timeout
+    is the longest the operator accepts to wait, and what a release does next (swap the code, smoke test, watch
+    the canary) expects a node this load balancer no longer talks to.
+  - O(state=ready) sends C(set server BACKEND/SERVER state ready) and waits until the status is C(UP) (or
+    C(no check) when the server has no health checks). C(UP 1/3) (up, fewer than C(fall) checks passed in a row,
+    as just after maintenance) and C(DOWN 1/2) (checks passing, fewer than C(rise)) are waited for. Plain C(DOWN)
+    means HAProxy's own C(rise)/C(fall) rules found the health check failing, and the task fails at once with the
+    check's result (C(check_status), C(check_code), C(last_chk)) in its message, for example
+    C(health check L7STS 500) and the check's text, C(HTTP status check returned code <500>).
+  - A server found DOWN is left in the ready state, not put back in maintenance. HAProxy sends a DOWN server no
+    traffic and keeps checking it, so it comes back by itself once its checks pass; a release's rescue, which
+    puts the node back on its previous release and enables it again, finds it ready.
+  - O(state=maint) sends C(set server BACKEND/SERVER state maint) and does not wait. Sessions in progress run
+    to their end; HAProxy only stops sending new ones.
+  - Nothing is sent when the server is already in the wanted state (forced maintenance for O(state=drained) and
+    O(state=maint); ready and C(UP) for O(state=ready)); the administrative state is read with
+    C(show servers state), since a drained server that is DOWN shows C(DOWN), not C(DRAIN), in C(show stat).
+  - C(community.general.haproxy) waits in whole seconds (O(community.general.haproxy#module:wait_interval) is an
+    integer), needs separate runs to drain, wait and disable, and, waiting for C(UP), loops until its retries run
+    out on a server whose checks fail, without saying why. This module polls at O(poll_interval) (0.1 s by
+    default), drains and disables in one call, and fails on C(DOWN) at once with the health check's result.
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - daylight.release.attributes
+options:
+  socket:
+    description:
+      - HAProxy's stats socket (C(stats socket) in haproxy.cfg). Changing a server needs C(level admin) on it.
+    type: path
+    default: /run/haproxy/admin.sock
+  backend:
+    description: The backend, as named in haproxy.cfg.
+    type: str
+    required: true
+  server:
+    description: The server of O(backend), as named in haproxy.cfg.
+    type: str
+    required: true
+  state:
+    description:
+      - V(drained) stops new sessions, waits for the current ones to end (at most O(drain_timeout)), then puts the
+        server in maintenance.
+      - V(ready) takes it out of maintenance or drain and waits until HAProxy reports it C(UP) (at most
+        O(ready_timeout)); fails at once if its health checks fail.
+      - V(maint) puts it in maintenance without waiting.
+    type: str
+    required: true
+    choices: [drained, ready, maint]
+  poll_interval:
+    description: Seconds between two readings of C(show stat) while waiting. Fractions of a second are fine.
+    type: float
+    default: 0.1
+  drain_timeout:
+    description:
+      - For O(state=drained), the longest wait, in seconds, for the server's sessions to end.
+      - After it the server is put in maintenance and its remaining sessions are closed; see RV(sessions_cut).
+    type: float
+    default: 30
+  ready_timeout:
+    description:
+      - For O(state=ready), the longest wait, in seconds, for HAProxy to report the server C(UP).
+      - A server that HAProxy reports C(DOWN) fails the task before that.
+    type: float
+    default: 30
+  timeout:
+    description: Seconds to wait for HAProxy's answer to each command on the stats socket.
+    type: float
+    default: 5
+notes:
+  - Run it on each load balancer (C(delegate_to) in a loop); each HAProxy has its own state. Needs access to the
+    socket, usually through become.
+  - HAProxy reports C(UP) by its own rules. With C(fall 1) a server is C(UP) as soon as it leaves maintenance,
+    before any check; with C(fall 2) or more it shows C(UP 1/2) until its first check passes.
+  - Standard library only; runs on Python 3.8 and later.
+seealso:
+  - module: community.general.haproxy
+  - module: daylight.release.haproxy_traffic
+author:
+  - daylight.release maintainers (@daylight)
+"""
+
+EXAMPLES = r"""
+- name: Drain web1 on every load balancer, then put it in maintenance
+  daylight.release.haproxy_server:
+    backend: web
+    server: web1
+    state: drained
+    drain_timeout: 60
+  delegate_to: "{{ item }}"
+  loop: "{{ groups['loadbalancers'] }}"
+  become: true
+  register: drain
+
+- name: Say how long the drain took
+  ansible.builtin.debug:
+    msg: "{{ item.item }}: {{ item.waited_seconds }} s, {{ item.sessions_cut }} session(s) cut"
+  loop: "{{ drain.results }}"
+  loop_control:
+    label: "{{ item.item }}"
+
+- name: Enable web1 again and wait until its health checks pass
+  daylight.release.haproxy_server:
+    backend: web
+    server: web1
+    state: ready
+    ready_timeout: 20
+  delegate_to: "{{ item }}"
+  loop: "{{ groups['loadbalancers'] }}"
+  become: true
+
+- name: Take web2 out at once, without waiting for its sessions
+  daylight.release.haproxy_server:
+    socket: /var/run/haproxy.sock
+    backend: web
+    server: web2
+    state: maint
+  become: true
+"""
+
+RETURN = r"""
+state_before:
+  description:
+    - The server's status in C(show stat) before the change (C(UP), C(UP 1/2), C(DOWN), C(DRAIN), C(MAINT),
+      C(no check), ...).
+  returned: always
+  type: str
+  sample: UP
+state_after:
+  description:
+    - The status after the change and the wait; in check mode, the status expected (C(MAINT), C(UP)).
+    - On failure of O(state=ready), the last status read (C(DOWN), C(UP 1/2), ...).
+  returned: always
+  type: str
+  sample: MAINT
+sessions_before:
+  description: The server's current sessions (C(scur)) before the change.
+  returned: always
+  type: int
+  sample: 4
+waited_seconds:
+  description:
+    - Seconds spent waiting, to the millisecond, from the first command (or, when none was needed, the first
+      reading). For O(state=drained), until the server was put in maintenance; for O(state=ready), until it was
+      seen C(UP) (or found C(DOWN)). 0 when nothing was to be done, in check mode, and for O(state=maint).
+  returned: always
+  type: float
+  sample: 0.412
+sessions_cut:
+  description:
+    - Sessions the server still had after O(drain_timeout), closed with C(shutdown sessions server). 0 when the
+      drain ended in time, and for the other states.
+  returned: always
+  type: int
+  sample: 0
+check:
+  description:
+    - The server's last health check as HAProxy reports it at the end.
+    - Empty strings when there is none (no health checks, or checks paused in maintenance).
+  returned: always
+  type: dict
+  contains:
+    status:
+      description: C(check_status), such as C(L7OK), C(L7STS), C(L4CON), C(L4TOUT).
+      type: str
+      sample: L7STS
+    code:
+      description: C(check_code), the HTTP status of a layer 7 check.
+      type: str
+      sample: "500"
+    description:
+      description: C(last_chk), the check's own words (or C(check_desc) when it has none).
+      type: str
+      sample: HTTP status check returned code <500>
+commands:
+  description: The commands sent to HAProxy, in order; in check mode, the commands that would be sent.
+  returned: always
+  type: list
+  elements: str
+  sample: [set server web/web1 state drain, set server web/web1 state maint]
+backend:
+  description: O(backend).
+  returned: always
+  type: str
+  sample: web
+server:
+  description: O(server).
+  returned: always
+  type: str
+  sample: web1
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.daylight.release.plugins.module_utils.errors import DaylightError
+from ansible_collections.daylight.release.plugins.module_utils.haproxy_server import (
+    STATES,
+    NotReadyError,
+    Runtime,
+    set_server_state,
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            socket=dict(type='path', default='/run/haproxy/admin.sock'),
+            backend=dict(type='str', required=True),
+            server=dict(type='str', required=True),
+            state=dict(type='str', required=True, choices=list(STATES)),
+            poll_interval=dict(type='float', default=0.1),
+            drain_timeout=dict(type='float', default=30),
+            ready_timeout=dict(type='float', default=30),
+            timeout=dict(type='float', default=5),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    try:
+        changed, result, warnings = set_server_state(
+            Runtime(p['socket'], p['timeout']), p['backend'], p['server'], p['state'], check_mode=module.check_mode,
+            poll_interval=p['poll_interval'], drain_timeout=p['drain_timeout'], ready_timeout=p['ready_timeout'])
+    except NotReadyError as e:
+        if not module._diff:
+            e.result.pop('diff', None)
+        module.fail_json(msg=str(e), socket=p['socket'], **e.result)
+    except DaylightError as e:
+        module.fail_json(msg=str(e), socket=p['socket'], backend=p['backend'], server=p['server'])
+
+    for warning in warnings:
+        module.warn(warning)
+    diff = result.pop('diff')
+    if module._diff:
+        result['diff'] = diff
+    result.pop('changed')
+    module.exit_json(changed=changed, **result)
+
+
+if __name__ == '__main__':
+    main()

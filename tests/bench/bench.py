@@ -1,0 +1,224 @@
+"""`make bench`: what a release costs and what visitors see, measured on the lab.
+
+    python tests/bench/bench.py [--nodes 3 6 12] [--batch 1 25%] [--compare | --no-compare] [--out build/bench]
+
+1. Phases: for each web node count and batch size, the lab is scaled to that many nodes, put on
+   one release, and a new release goes out under steady load with the daylight.release.timeline
+   callback on. Every phase (preflight, staging, migrations, and per batch drain / swap+reload /
+   smoke / enable / canary watch) is read from the task timestamps (tests/bench/phases.py).
+2. Side by side, at 3 nodes, same package, same load: (a) a bare symlink swap on every node at once,
+   no drain, no reload; (b) the same plus a graceful reload; (c) daylight.release. Each with a
+   healthy release, a broken one (its probe page answers 500) and long requests (several seconds)
+   in flight across the swap.
+
+Writes build/bench/results.json and build/bench/summary.md and prints the summary. Figures are as
+measured on this machine in this run; nothing is averaged with earlier runs.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+sys.path.insert(0, HERE)
+
+import phases  # noqa: E402
+from loadgen import Load  # noqa: E402
+from release_under_load import package, served_versions, variant_package, web_nodes  # noqa: E402
+
+BASE = "2.0.0"
+RATE = 60
+# The canary's window is not what is measured here: a short one, judged on fewer requests, so a
+# 12-node estate (where the canary sees a twelfth of the load) still reaches a verdict.
+CANARY = {"canary_analysis_min_requests": 60, "canary_analysis_min_seconds": 5, "canary_analysis_max_seconds": 30}
+
+
+def run_id():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d%H%M%S")
+
+
+def scale_lab(nodes):
+    """The lab with exactly `nodes` web nodes, configured; returns how long that took."""
+    started = time.monotonic()
+    subprocess.run([os.path.join(ROOT, "lab", "lab.sh"), "up", str(nodes)], check=True, cwd=ROOT)
+    subprocess.run(["ansible-playbook", "-i", "inventories/lab", "lab/configure.yml"], check=True, cwd=ROOT,
+                   stdout=subprocess.DEVNULL)
+    return time.monotonic() - started
+
+
+def release(version, pkg, *extra, timeline=None, play="release.yml"):
+    env = dict(os.environ)
+    if timeline:
+        env.update(ANSIBLE_CALLBACKS_ENABLED="daylight.release.timeline", DAYLIGHT_TIMELINE=timeline)
+    started = time.monotonic()
+    proc = subprocess.run(["ansible-playbook", play, "-e",
+                           json.dumps(dict(CANARY, release_version=version, release_package=pkg)), *extra],
+                          cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started
+
+
+def put_on(version, pkg):
+    """Every web node on `version` (a release without load, proceeding without a canary verdict)."""
+    if set(served_versions().values()) == {version}:
+        return
+    rc, out, _seconds = release(version, pkg, "-e", "canary_analysis_proceed_on_inconclusive=true")
+    if rc != 0:
+        raise RuntimeError("could not put the lab on %s:\n%s" % (version, out[-3000:]))
+
+
+def visitors(report):
+    """What visitors saw, from the load generator's responses."""
+    summary = report.summary()
+    old = [r.sent for r in report.responses if not r.failed and r.version == report.old_version]
+    new = [r.sent for r in report.responses if not r.failed and r.version == report.new_version]
+    return {
+        "requests": summary["requests"],
+        "failed": summary["failed"],
+        "mixed_version": summary["inconsistent"],
+        "stale": summary["stale"],
+        # From the first response of the new release to the last of the old one, anywhere.
+        "old_code_served_s": round(max(0.0, max(old) - min(new)), 1) if old and new else None,
+        "long_requests": sum(1 for r in report.responses if "hold=" in r.path),
+        "long_failed_or_mixed": sum(1 for r in report.responses if "hold=" in r.path and (r.failed or not r.consistent)),
+    }
+
+
+def measure_phases(nodes, batch, out_dir, tag):
+    """One release under load with the timeline on; its phases and what visitors saw."""
+    version = "bench.%s.%d.%s" % (tag, nodes, str(batch).rstrip("%") + ("pct" if str(batch).endswith("%") else ""))
+    base_pkg, pkg = package(BASE), package(version)
+    put_on(BASE, base_pkg)
+    timeline = os.path.join(out_dir, "timeline-%d-nodes-batch-%s.jsonl" % (nodes, str(batch).replace("%", "pct")))
+    with Load(rate=RATE) as load:
+        time.sleep(3)
+        rc, out, seconds = release(version, pkg, "-e", json.dumps({"release_batch_size": batch}), timeline=timeline)
+        time.sleep(2)
+    result = phases.phases(phases.load(timeline))
+    rolled = [b for b in result["batches"] if b["kind"] == "batch"]
+    return {
+        "nodes": nodes, "batch_size": str(batch), "version": version, "rc": rc, "wall_s": round(seconds, 1),
+        "phases": result,
+        "summary": phases.summary_line(result),
+        # Mechanics only: a rolled batch's wall-clock span (no canary watch in it).
+        "per_batch_s": [round(b["total"], 2) for b in rolled],
+        "per_batch_mean_s": round(sum(b["total"] for b in rolled) / len(rolled), 2) if rolled else None,
+        "canary_mechanics_s": next((round(b["total"] - (b["canary_watch"] or 0), 2)
+                                    for b in result["batches"] if b["kind"] == "canary"), None),
+        "visitors": visitors(load.report(BASE, version)),
+        "output_tail": out[-1500:] if rc else "",
+    }
+
+
+def broken(tmp_dir, version):
+    """The base package as `version`, its probe page answering 500 to everyone."""
+    def fault(src):
+        probe = src / "probe.php"
+        probe.write_text(probe.read_text().replace("require __DIR__ . '/lib/bootstrap.php';",
+                                                   "require __DIR__ . '/lib/bootstrap.php';\nhttp_response_code(500); exit;", 1))
+    return variant_package(pathlib.Path(tmp_dir), version, fault, base=BASE)
+
+
+def compare(out_dir, tag):
+    """(a) bare swap, (b) swap + reload, (c) daylight.release: healthy, broken, long requests."""
+    rows = []
+    tmp = os.path.join(out_dir, "packages")
+    os.makedirs(tmp, exist_ok=True)
+    ways = [("bare swap", "tests/bench/all_at_once.yml", {"all_at_once_reload": False}),
+            ("swap + reload", "tests/bench/all_at_once.yml", {"all_at_once_reload": True}),
+            ("daylight.release", "release.yml", {})]
+    cases = [("healthy", 0), ("broken", 0), ("long requests", 4)]
+    for case, long_requests in cases:
+        for n, (way, play, extra) in enumerate(ways):
+            version = "cmp.%s.%s.%d" % (tag, case.split()[0], n)
+            pkg = broken(tmp, version) if case == "broken" else package(version)
+            put_on(BASE, package(BASE))
+            with Load(rate=RATE, long_requests=long_requests, hold=3.0) as load:
+                time.sleep(4 if long_requests else 3)
+                rc, out, seconds = release(version, pkg, "-e", json.dumps(extra), play=play)
+                time.sleep(4 if long_requests else 2)
+            row = {"case": case, "way": way, "rc": rc, "wall_s": round(seconds, 1),
+                   "after": sorted(set(served_versions().values()))}
+            row.update(visitors(load.report(BASE, version)))
+            rows.append(row)
+            print("  %-14s %-17s rc=%d wall %.1f s failed %d mixed %d stale %d" % (
+                case, way, rc, seconds, row["failed"], row["mixed_version"], row["stale"]), flush=True)
+    return rows
+
+
+def summary(results):
+    lines = ["# daylight.release benchmark", "",
+             "Measured by `make bench` (`python tests/bench/bench.py`) on %s, %d cores; lab over %s." % (
+                 results["host"], os.cpu_count(), results["connection"]), ""]
+    if results["phases"]:
+        lines += ["## Phases (from task timestamps)", "",
+                  "| Web nodes | Batch | Wall s | Preflight | Staging | Pre migr. | Canary mechanics | Canary watch "
+                  "| Batches | Per batch (mean) | Failed | Mixed | Stale |",
+                  "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for r in results["phases"]:
+            p = r["phases"]
+            canary = next((b for b in p["batches"] if b["kind"] == "canary"), {})
+            cells = [r["nodes"], r["batch_size"], r["wall_s"], p["preflight"], p["staging"], p["migrations"]["pre"],
+                     r["canary_mechanics_s"], canary.get("canary_watch"), len(r["per_batch_s"]), r["per_batch_mean_s"],
+                     r["visitors"]["failed"], r["visitors"]["mixed_version"], r["visitors"]["stale"]]
+            lines.append("| %s |" % " | ".join("-" if c is None else ("%.1f" % c if isinstance(c, float) else str(c))
+                                                for c in cells))
+        lines.append("")
+        for r in results["phases"]:
+            lines += ["### %d web nodes, batch %s" % (r["nodes"], r["batch_size"]), "", phases.markdown(r["phases"]),
+                      r["summary"], ""]
+    if results["comparison"]:
+        lines += ["## Side by side (3 web nodes, %d requests/s)" % RATE, "",
+                  "| Release | Way | Failed | Mixed-version | Stale | Old code served (s) | Long requests failed or mixed "
+                  "| Wall s | Ends on |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+        for r in results["comparison"]:
+            lines.append("| %s | %s | %d | %d | %d | %s | %s | %.1f | %s |" % (
+                r["case"], r["way"], r["failed"], r["mixed_version"], r["stale"],
+                "-" if r["old_code_served_s"] is None else r["old_code_served_s"],
+                "%d of %d" % (r["long_failed_or_mixed"], r["long_requests"]) if r["long_requests"] else "-",
+                r["wall_s"], ", ".join(r["after"])))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
+    parser.add_argument("--nodes", nargs="+", type=int, default=[3, 6, 12])
+    parser.add_argument("--batch", nargs="+", default=["1", "25%"])
+    parser.add_argument("--compare", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--out", default=os.path.join(ROOT, "build", "bench"))
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    tag = run_id()
+    inventory = subprocess.run(["ansible-config", "dump", "--only-changed"], cwd=ROOT, capture_output=True,
+                               text=True, check=False).stdout
+    results = {"run": tag, "host": os.uname().nodename, "rate": RATE,
+               "connection": "ssh" if "lab-ssh" in inventory else "podman", "phases": [], "comparison": []}
+    for nodes in sorted(args.nodes):
+        print("lab: %d web nodes (%.0f s)" % (nodes, scale_lab(nodes)), flush=True)
+        for batch in args.batch:
+            batch = int(batch) if batch.isdigit() else batch
+            r = measure_phases(nodes, batch, args.out, tag)
+            results["phases"].append(r)
+            print("  %d nodes, batch %s: rc=%d %s" % (nodes, batch, r["rc"], r["summary"]), flush=True)
+    if args.compare:
+        if len(web_nodes()) != 3:
+            print("lab: 3 web nodes (%.0f s)" % scale_lab(3), flush=True)
+        results["comparison"] = compare(args.out, tag)
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    text = summary(results)
+    with open(os.path.join(args.out, "summary.md"), "w") as f:
+        f.write(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,273 @@
+# -*- coding: utf-8 -*-
+# Copyright: daylight.release contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The seconds each phase of a release run took, from the timeline of its tasks.
+
+The timeline is the JSON lines file the daylight.release.timeline callback writes
+(plugins/callback/timeline.py): one line a finished task on a host, with its play, the play's
+serial batch, its role, its file and its start and end times.
+
+    python tests/bench/phases.py TIMELINE.jsonl [--json]
+
+prints the Markdown tables and the summary line (or the result as JSON).
+
+Every phase is measured, never derived from a total: its seconds run from the first start to the
+last end of the task lines that belong to it. Hosts that run a phase side by side (a batch of
+several nodes) are merged into one wall-clock span, not added up: two nodes that drain together
+for 5 s take 5 s, not 10.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import re
+import sys
+
+# The plays of playbooks/release.yml, by what their names say (the first match wins). Plays that
+# match none (a rollback's "Choose the release to go back to") land in "other".
+# tests/unit/test_bench_phases.py checks every play of playbooks/release.yml matches its rule.
+PLAY_RULES = (
+    ('preflight', re.compile(r'^check the request', re.I)),
+    ('lock_and_inspect', re.compile(r'\brelease lock\b', re.I)),
+    ('staging', re.compile(r'^stage the release', re.I)),
+    ('pre_migrations', re.compile(r'\bpre migrations\b', re.I)),
+    ('resume', re.compile(r'\binterrupted run\b', re.I)),
+    ('canary', re.compile(r'^release the canary', re.I)),
+    ('batch', re.compile(r'^roll the release', re.I)),
+    ('post_migrations', re.compile(r'\bpost migrations\b', re.I)),
+    ('return', re.compile(r'\bswitched nodes go back\b|^return the switched nodes', re.I)),
+    ('report', re.compile(r'^report the release', re.I)),
+)
+
+# The steps of a node's turn (roles/release_node/tasks/switch.yml), by the role and the file a task
+# comes from, never by its module: drain.yml and enable.yml stay the steps whatever module they use.
+# Tasks of the turn itself (set_fact, the marker, the include tasks) belong to no step; they count
+# in the batch's total only.
+STEPS = ('drain', 'swap_reload', 'smoke', 'enable', 'canary_watch', 'put_back')
+STEP_FILES = {
+    ('haproxy_backend', 'drain.yml'): 'drain',
+    ('haproxy_backend', 'enable.yml'): 'enable',
+}
+STEP_ROLES = {
+    'apache_docroot': 'swap_reload',
+    'smoke_test': 'smoke',
+    'canary_analysis': 'canary_watch',
+}
+# A failed turn puts the node back (swap back, smoke, enable): that is not the turn's swap or enable.
+PUT_BACK = ('release_node', '_put_back.yml')
+
+LABELS = (
+    ('preflight', 'Preflight'),
+    ('lock_and_inspect', 'Lock and inspect'),
+    ('staging', 'Staging'),
+    ('pre_migrations', 'Pre migrations'),
+    ('resume', 'Resume interrupted nodes'),
+    ('batches', None),
+    ('post_migrations', 'Post migrations'),
+    ('return', 'Return switched nodes'),
+    ('report', 'Report'),
+)
+STEP_LABELS = (
+    ('drain', 'Drain'),
+    ('swap_reload', 'Swap+reload'),
+    ('smoke', 'Smoke'),
+    ('enable', 'Enable'),
+    ('canary_watch', 'Canary watch'),
+    ('put_back', 'Put back'),
+)
+
+
+def load(path):
+    """The records of a timeline file, in order. A last line cut short (a killed run) is dropped."""
+    with open(path) as f:
+        lines = [line for line in f.read().split('\n') if line.strip()]
+    records = []
+    for number, line in enumerate(lines, 1):
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            if number == len(lines):
+                break
+            raise ValueError('%s line %d is not JSON: %r' % (path, number, line[:200]))
+    return records
+
+
+def play_kind(name):
+    for kind, pattern in PLAY_RULES:
+        if pattern.search((name or '').strip()):
+            return kind
+    return 'other'
+
+
+def _file_parts(path):
+    """('role', 'file.yml') for '.../roles/role/tasks/file.yml:12', else (None, basename)."""
+    if not path:
+        return None, None
+    path = re.sub(r':\d+$', '', path)
+    parts = path.replace('\\', '/').split('/')
+    role = parts[-3] if len(parts) >= 3 and parts[-2] == 'tasks' else None
+    return role, parts[-1]
+
+
+def _role(row):
+    return (row.get('role') or '').split('.')[-1] or None
+
+
+def task_step(row):
+    """The step of a node's turn a task line belongs to, or None."""
+    if PUT_BACK in [_file_parts(path) for path in [row.get('path')] + list(row.get('includes') or [])]:
+        return 'put_back'
+    role = _role(row)
+    step = STEP_FILES.get((role, _file_parts(row.get('path'))[1]))
+    return step or STEP_ROLES.get(role)
+
+
+def _span(rows):
+    """Wall-clock seconds from the first start to the last end, None without rows."""
+    if not rows:
+        return None
+    return max(row['end'] for row in rows) - min(row['start'] for row in rows)
+
+
+def _tasks(records):
+    return [row for row in records if row.get('event', 'task') == 'task' and 'start' in row and 'end' in row]
+
+
+def phases(rows):
+    """The seconds of every phase of a release run from its timeline records (see load)."""
+    tasks = _tasks(rows)
+    groups = []  # (play_index, batch) in the order they ran, each with its task lines
+    by_key = {}
+    for row in tasks:
+        key = (row.get('play_index'), row.get('batch', 1))
+        if key not in by_key:
+            by_key[key] = []
+            groups.append((key, row.get('play'), by_key[key]))
+        by_key[key].append(row)
+
+    by_kind = {}
+    batches = []
+    other = {}
+    for (dummy, batch), play, group in groups:
+        kind = play_kind(play)
+        by_kind.setdefault(kind, []).extend(group)
+        if kind == 'other':
+            other.setdefault(play, []).extend(group)
+        if kind not in ('canary', 'batch'):
+            continue
+        nodes = []
+        for row in group:
+            if row['host'] not in nodes:
+                nodes.append(row['host'])
+        entry = {'kind': kind, 'batch': batch, 'nodes': nodes}
+        for step in STEPS:
+            entry[step] = _span([row for row in group if task_step(row) == step])
+        entry['total'] = _span(group)
+        batches.append(entry)
+
+    return {
+        'total': _span(tasks),
+        'preflight': _span(by_kind.get('preflight')),
+        'lock_and_inspect': _span(by_kind.get('lock_and_inspect')),
+        'staging': _span(by_kind.get('staging')),
+        'migrations': {'pre': _span(by_kind.get('pre_migrations')), 'post': _span(by_kind.get('post_migrations'))},
+        'resume': _span(by_kind.get('resume')),
+        'batches': batches,
+        'return': _span(by_kind.get('return')),
+        'report': _span(by_kind.get('report')),
+        'other': dict((play, _span(group)) for play, group in other.items()),
+    }
+
+
+def _seconds(value):
+    return '-' if value is None else '%.1f' % value
+
+
+def _phase_value(result, key):
+    if key in ('pre_migrations', 'post_migrations'):
+        return result['migrations'][key.split('_')[0]]
+    return result.get(key)
+
+
+def _batch_name(batch, number):
+    return 'canary' if batch['kind'] == 'canary' else 'batch %d' % number
+
+
+def _numbered(result):
+    number = 0
+    for batch in result['batches']:
+        if batch['kind'] == 'batch':
+            number += 1
+        yield _batch_name(batch, number), batch
+
+
+def markdown(result):
+    """Two Markdown tables: the phases of the run, then the steps of every batch."""
+    lines = ['| Phase | Seconds |', '| --- | ---: |']
+    for key, label in LABELS:
+        if key == 'batches':
+            for name, batch in _numbered(result):
+                lines.append('| %s (%s) | %s |' % (name.capitalize(), ', '.join(batch['nodes']), _seconds(batch['total'])))
+        else:
+            lines.append('| %s | %s |' % (label, _seconds(_phase_value(result, key))))
+    for play, seconds in sorted(result.get('other', {}).items()):
+        lines.append('| %s | %s |' % (play, _seconds(seconds)))
+    lines.append('| **Total** | **%s** |' % _seconds(result['total']))
+
+    steps = [(key, label) for key, label in STEP_LABELS
+             if key != 'put_back' or any(batch.get('put_back') is not None for batch in result['batches'])]
+    lines += ['', '| Batch | Nodes | %s | Total |' % ' | '.join(label for dummy, label in steps),
+              '| --- | --- | %s ---: |' % ('---: | ' * len(steps))]
+    for name, batch in _numbered(result):
+        cells = [name, ', '.join(batch['nodes'])] + [_seconds(batch.get(key)) for key, dummy in steps]
+        lines.append('| %s |' % ' | '.join(cells + [_seconds(batch['total'])]))
+    return '\n'.join(lines) + '\n'
+
+
+def _steps_text(batches):
+    parts = []
+    for key, label in STEP_LABELS:
+        values = [batch[key] for batch in batches if batch.get(key) is not None]
+        if values:
+            parts.append('%s %s' % (label.lower(), _seconds(sum(values) / len(values))))
+    return ', '.join(parts)
+
+
+def summary_line(result):
+    """One line: the total, every phase, the canary and the batches (their mean, each measured)."""
+    parts = []
+    for key, label in LABELS:
+        if key == 'batches':
+            canaries = [batch for batch in result['batches'] if batch['kind'] == 'canary']
+            rolled = [batch for batch in result['batches'] if batch['kind'] == 'batch']
+            for batch in canaries:
+                parts.append('canary %s (%s)' % (_seconds(batch['total']), _steps_text([batch])))
+            if rolled:
+                parts.append('%d batch%s %s s each on average (%s)' % (
+                    len(rolled), '' if len(rolled) == 1 else 'es',
+                    _seconds(sum(batch['total'] for batch in rolled) / len(rolled)), _steps_text(rolled)))
+        else:
+            value = _phase_value(result, key)
+            if value is not None:
+                parts.append('%s %s' % (label.lower(), _seconds(value)))
+    return 'release %s s: %s' % (_seconds(result['total']), '; '.join(parts))
+
+
+def main(argv=None):
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ('-h', '--help') or len(args) > 2 or (len(args) == 2 and args[1] != '--json'):
+        sys.stderr.write('usage: %s TIMELINE.jsonl [--json]\n' % os.path.basename(sys.argv[0]))
+        return 2
+    result = phases(load(args[0]))
+    if args[1:] == ['--json']:
+        sys.stdout.write(json.dumps(result, indent=2, sort_keys=True) + '\n')
+    else:
+        sys.stdout.write(markdown(result) + '\n' + summary_line(result) + '\n')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
