@@ -167,8 +167,8 @@ def summary(results):
             cells = [r["nodes"], r["batch_size"], r["wall_s"], p["preflight"], p["staging"], p["migrations"]["pre"],
                      r["canary_mechanics_s"], canary.get("canary_watch"), len(r["per_batch_s"]), r["per_batch_mean_s"],
                      r["visitors"]["failed"], r["visitors"]["mixed_version"], r["visitors"]["stale"]]
-            lines.append("| %s |" % " | ".join("-" if c is None else ("%.1f" % c if isinstance(c, float) else str(c))
-                                                for c in cells))
+            text = ["-" if c is None else ("%.1f" % c if isinstance(c, float) else str(c)) for c in cells]
+            lines.append("| %s |" % " | ".join(text))
         lines.append("")
         for r in results["phases"]:
             lines += ["### %d web nodes, batch %s" % (r["nodes"], r["batch_size"]), "", phases.markdown(r["phases"]),
