@@ -86,7 +86,9 @@ open_ssh() {
   {
     echo "# Written by lab/lab.sh up: the lab's hosts over SSH (inventories/lab-ssh)."
     for name in "$@"; do
-      podman exec -i "$name" sh -c 'umask 077 && mkdir -p /root/.ssh && cat > /root/.ssh/authorized_keys && systemctl start ssh' \
+      # Added, not replaced: another checkout's lab key keeps working on the same lab.
+      podman exec -i "$name" sh -c 'umask 077 && mkdir -p /root/.ssh && touch /root/.ssh/authorized_keys && key=$(cat) &&
+        { grep -qxF "$key" /root/.ssh/authorized_keys || echo "$key" >> /root/.ssh/authorized_keys; } && systemctl start ssh' \
         < "$SSH_DIR/id_ed25519.pub"
       address=$(podman container inspect --format "{{ (index .NetworkSettings.Networks \"$NETWORK\").IPAddress }}" "$name")
       printf 'Host %s\n  HostName %s\n' "$name" "$address"
