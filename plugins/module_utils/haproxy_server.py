@@ -318,10 +318,10 @@ class _Change(object):
         if outcome == 'done':
             return
         where = 'on this load balancer (%s)' % self.runtime.socket_path
-        if outcome == 'down':
-            message = ('%s is DOWN %s: %s. HAProxy sends it no traffic while its checks fail; it is left in the ready '
-                       'state, so HAProxy sends it traffic again as soon as they pass.'
-                       % (self.name, where, describe_check(view)))
+        if outcome == 'timeout' and classify(view['status']) == 'down':
+            message = ('%s is still DOWN %s after %g s: %s. HAProxy sends it no traffic while its checks fail; it is '
+                       'left in the ready state, so HAProxy sends it traffic again as soon as they pass.'
+                       % (self.name, where, ready_timeout, describe_check(view)))
         elif outcome == 'inherited':
             message = ('%s is %s %s: it is in maintenance because of the server it tracks or because its address '
                        'does not resolve, which `set server ... state ready` cannot change.'
@@ -336,11 +336,11 @@ class _Change(object):
         kind = classify(view['status'])
         if kind == 'up':
             return 'done'
-        if kind == 'down':
-            return 'down'
+        # DOWN waits too: the first check after a graceful reload may fail on a busy node. Still DOWN
+        # at ready_timeout, it fails with the check's answer.
         if kind == 'maint_inherited':
             return 'inherited'
-        # UP n/m and DOWN n/m are still deciding; MAINT, DRAIN or NOLB may still change.
+        # UP n/m and DOWN n/m are still deciding; DOWN, MAINT, DRAIN or NOLB may still change.
         return 'wait'
 
     def finish(self, changed):

@@ -27,8 +27,9 @@ description:
   - O(state=ready) sends C(set server BACKEND/SERVER state ready) and waits until the status is C(UP) (or
     C(no check) when the server has no health checks). C(UP 1/3) (up, fewer than C(fall) checks passed in a row,
     as just after maintenance) and C(DOWN 1/2) (checks passing, fewer than C(rise)) are waited for. Plain C(DOWN)
-    means HAProxy's own C(rise)/C(fall) rules found the health check failing, and the task fails at once with the
-    check's result (C(check_status), C(check_code), C(last_chk)) in its message, for example
+    means HAProxy's own C(rise)/C(fall) rules found the health check failing; it is waited for too (the first
+    check after a graceful reload may fail on a busy node), and a server still C(DOWN) at O(ready_timeout) fails
+    the task with the check's result (C(check_status), C(check_code), C(last_chk)) in its message, for example
     C(health check L7STS 500) and the check's text, C(HTTP status check returned code <500>).
   - A server found DOWN is left in the ready state, not put back in maintenance. HAProxy sends a DOWN server no
     traffic and keeps checking it, so it comes back by itself once its checks pass; a release's rescue, which
@@ -41,7 +42,7 @@ description:
   - C(community.general.haproxy) waits in whole seconds (O(community.general.haproxy#module:wait_interval) is an
     integer), needs separate runs to drain, wait and disable, and, waiting for C(UP), loops until its retries run
     out on a server whose checks fail, without saying why. This module polls at O(poll_interval) (0.1 s by
-    default), drains and disables in one call, and fails on C(DOWN) at once with the health check's result.
+    default), drains and disables in one call, and fails on C(DOWN) with the health check's result.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - daylight.release.attributes
@@ -82,7 +83,7 @@ options:
   ready_timeout:
     description:
       - For O(state=ready), the longest wait, in seconds, for HAProxy to report the server C(UP).
-      - A server that HAProxy reports C(DOWN) fails the task before that.
+      - A server still C(DOWN) then fails the task with the health check's result.
     type: float
     default: 30
   timeout:

@@ -174,6 +174,19 @@ def test_node_failing_later_returns_the_whole_estate(lab, tmp_path):
     assert states and all(servers and set(servers.values()) == {"UP"} for servers in states.values()), states
 
 
+def test_node_failing_the_load_balancers_health_checks_goes_back(lab, tmp_path):
+    """The smoke test (from the node itself) passes, HAProxy's checks (from the load balancer) fail: DOWN, so back."""
+    version = "2.2.5-checks-fail"
+    pkg = _broken_package(tmp_path, version, "($_SERVER['REMOTE_ADDR'] ?? '') !== '127.0.0.1'", every_page=True)
+    rc, out = release(version, pkg, "-e", "haproxy_backend_enable_timeout=5", *NO_LOAD)[:2]
+    assert rc != 0
+    flat = " ".join(out.split())
+    assert "release %s rolled back" % version in flat and "is still DOWN on this load balancer" in flat, out[-3000:]
+    assert served_versions() == {node: NEW for node in lab}
+    states = estate_snapshot()["haproxy"]
+    assert states and all(servers and set(servers.values()) == {"UP"} for servers in states.values()), states
+
+
 def test_check_mode_says_what_it_would_do_and_changes_nothing(lab):
     before = estate_snapshot()
     rc, out = release("3.0.0", package("3.0.0"), "--check")[:2]

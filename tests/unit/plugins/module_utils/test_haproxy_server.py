@@ -404,28 +404,35 @@ def test_ready_transitional_states_are_waited_for(haproxy, start, steps, polls):
     assert fake.received.count('show stat') == polls + 1  # and the reading before
 
 
-def test_ready_down_fails_at_once_and_stays_ready(haproxy):
+def test_ready_down_waits_out_the_timeout_then_fails_and_stays_ready(haproxy):
     fake = haproxy(web1=dict(status='MAINT', admin=0x01))
     fake.script('web1', 'ready', dict(status='UP 1/2'), dict(FAILING, status='DOWN'))
     clock = Clock()
     with pytest.raises(NotReadyError) as exc:
-        change(fake, 'ready', clock, ready_timeout=30)
+        change(fake, 'ready', clock, ready_timeout=0.3)
     assert str(exc.value) == (
-        "web/web1 is DOWN on this load balancer (%s): health check L7STS 500 ('HTTP status check returned code "
-        "<500>'). HAProxy sends it no traffic while its checks fail; it is left in the ready state, so HAProxy "
-        "sends it traffic again as soon as they pass." % fake.path)
+        "web/web1 is still DOWN on this load balancer (%s) after 0.3 s: health check L7STS 500 ('HTTP status check "
+        "returned code <500>'). HAProxy sends it no traffic while its checks fail; it is left in the ready state, so "
+        "HAProxy sends it traffic again as soon as they pass." % fake.path)
     result = exc.value.result
     assert result['changed'] and result['commands'] == [set_cmd('ready')]
-    assert (result['state_before'], result['state_after'], result['waited_seconds']) == ('MAINT', 'DOWN', 0.1)
+    assert (result['state_before'], result['state_after'], result['waited_seconds']) == ('MAINT', 'DOWN', 0.3)
     assert result['check']['status'] == 'L7STS'
     assert fake.changes() == [set_cmd('ready')]  # not put back in maintenance
-    assert clock.slept == [0.1]
+    assert clock.slept == [0.1, 0.1, 0.1]
+
+
+def test_ready_a_first_failed_check_then_up_passes(haproxy):
+    fake = haproxy(web1=dict(status='MAINT', admin=0x01))
+    fake.script('web1', 'ready', dict(FAILING, status='DOWN'), dict(status='UP'))
+    changed, result, _warnings = change(fake, 'ready', Clock(), ready_timeout=5)
+    assert changed and result['state_after'] == 'UP'
 
 
 def test_ready_already_ready_but_down_fails_without_a_command(haproxy):
     fake = haproxy(web1=dict(FAILING, status='DOWN'))
-    with pytest.raises(NotReadyError, match='web/web1 is DOWN') as exc:
-        change(fake, 'ready')
+    with pytest.raises(NotReadyError, match='web/web1 is still DOWN') as exc:
+        change(fake, 'ready', Clock(), ready_timeout=0.2)
     assert fake.changes() == [] and not exc.value.result['changed']
 
 

@@ -89,9 +89,9 @@ def test_ready(lb, run):
 def test_ready_down_fails_with_the_health_check(lb, run):
     fake = lb(web1=dict(status='MAINT', admin=0x01))
     fake.script('web1', 'ready', dict(FAILING, status='DOWN'))
-    result, warnings = run('fail', state='ready', **fake.args)
-    assert result['msg'].startswith("web/web1 is DOWN on this load balancer (%s): health check L7STS 500 "
-                                    "('HTTP status check returned code <500>')" % fake.path)
+    result, warnings = run('fail', state='ready', ready_timeout=0.3, **fake.args)
+    assert result['msg'].startswith("web/web1 is still DOWN on this load balancer (%s) after 0.3 s: health check "
+                                    "L7STS 500 ('HTTP status check returned code <500>')" % fake.path)
     assert result['changed'] and result['state_after'] == 'DOWN' and result['socket'] == fake.path
     assert result['commands'] == ['set server web/web1 state ready'] and 'diff' not in result
     assert fake.changes() == ['set server web/web1 state ready']
