@@ -31,7 +31,7 @@ sys.path.insert(0, HERE)
 
 import phases  # noqa: E402
 from loadgen import Load  # noqa: E402
-from release_under_load import package, served_versions, variant_package, web_nodes  # noqa: E402
+from release_under_load import package, playbook, served_versions, variant_package, web_nodes  # noqa: E402
 
 BASE = "2.0.0"
 RATE = 60
@@ -54,14 +54,9 @@ def scale_lab(nodes):
 
 
 def release(version, pkg, *extra, timeline=None, play="release.yml"):
-    env = dict(os.environ)
-    if timeline:
-        env.update(ANSIBLE_CALLBACKS_ENABLED="daylight.release.timeline", DAYLIGHT_TIMELINE=timeline)
-    started = time.monotonic()
-    proc = subprocess.run(["ansible-playbook", play, "-e",
-                           json.dumps(dict(CANARY, release_version=version, release_package=pkg)), *extra],
-                          cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-    return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started
+    """Run `play` for `version` with the bench's canary window; the timeline callback on when given a path."""
+    env = dict(ANSIBLE_CALLBACKS_ENABLED="daylight.release.timeline", DAYLIGHT_TIMELINE=timeline) if timeline else None
+    return playbook(play, "-e", json.dumps(dict(CANARY, release_version=version, release_package=pkg)), *extra, env=env)
 
 
 def put_on(version, pkg):
@@ -92,10 +87,11 @@ def visitors(report):
 
 def measure_phases(nodes, batch, out_dir, tag):
     """One release under load with the timeline on; its phases and what visitors saw."""
-    version = "bench.%s.%d.%s" % (tag, nodes, str(batch).rstrip("%") + ("pct" if str(batch).endswith("%") else ""))
+    label = str(batch).replace("%", "pct")  # a version and a file name cannot hold '%'
+    version = "bench.%s.%d.%s" % (tag, nodes, label)
     base_pkg, pkg = package(BASE), package(version)
     put_on(BASE, base_pkg)
-    timeline = os.path.join(out_dir, "timeline-%d-nodes-batch-%s.jsonl" % (nodes, str(batch).replace("%", "pct")))
+    timeline = os.path.join(out_dir, "timeline-%d-nodes-batch-%s.jsonl" % (nodes, label))
     with Load(rate=RATE) as load:
         time.sleep(3)
         rc, out, seconds = release(version, pkg, "-e", json.dumps({"release_batch_size": batch}), timeline=timeline)

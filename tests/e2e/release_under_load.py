@@ -102,10 +102,11 @@ def served_versions():
     return versions
 
 
-def playbook(name, *args):
-    """Run a playbook from the repository root; return (returncode, output, seconds)."""
+def playbook(name, *args, env=None):
+    """Run a playbook from the repository root (env: extra environment); return (returncode, output, seconds)."""
     started = time.monotonic()
-    proc = subprocess.run(["ansible-playbook", name, *args], cwd=ROOT, capture_output=True, text=True, check=False)
+    proc = subprocess.run(["ansible-playbook", name, *args], cwd=ROOT, capture_output=True, text=True, check=False,
+                          env=dict(os.environ, **(env or {})))
     return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started
 
 

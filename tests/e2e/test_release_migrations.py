@@ -9,14 +9,10 @@ their history rows and tables out again afterwards, so the demo's next real migr
 import pytest
 
 from release_under_load import lb_states, playbook, release, served_versions, variant_package, web_nodes
-from test_migrations import sql
+from test_migrations import flat, sql
 from test_release import NO_LOAD
 
 APP_DB, PASSWORD = "daylight", "lab-only-password"
-
-
-def flat(out):
-    return " ".join(out.split())
 
 
 def with_migrations(tmp_path, version, files):
