@@ -30,6 +30,14 @@ changed and the second waited for, in one call per load balancer:
   and enables it again, finds it ready).
 - maint: `set server B/S state maint`, without waiting.
 
+With marker_dir, the load balancer also keeps a release marker, the file
+marker_dir/BACKEND/SERVER (Marker), so that a re-run after a controller
+killed mid-turn tells "a release drained this server here" (resume it)
+from "a person put it in maintenance" (leave it alone). drained creates it
+(fsynced) before the first command that changes anything; ready removes it
+only once the server is UP, so a failed enable leaves it; maint never
+touches it. marked_servers() lists a backend's markers, for haproxy_traffic.
+
 Whether anything is to be done is decided on the administrative state from
 `show servers state` (a drained server that is DOWN shows DOWN, not DRAIN, in
 `show stat`). Time is read through the clock and sleep arguments, so tests
@@ -42,15 +50,21 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
+import json
+import os
 import re
+import stat
 import time
 
 from ansible_collections.daylight.release.plugins.module_utils.errors import (
     ApplyError,
     ConflictError,
+    DaylightError,
     UnavailableError,
     ValidationError,
 )
+from ansible_collections.daylight.release.plugins.module_utils.files import fsync_dir, write_atomically
 from ansible_collections.daylight.release.plugins.module_utils.haproxy import (
     parse_show_stat,
     read_show_stat,
@@ -214,6 +228,201 @@ class NotReadyError(ConflictError):
         self.result = result
 
 
+# --- the release marker --------------------------------------------------------------------------
+
+MARKER_OUTCOMES = ('created', 'removed', 'kept', 'absent')
+
+_MARKER_HINT = ('the user the module runs as (usually root, through become) must be able to write there; fix the '
+                'permissions or set marker_dir to a directory it can write')
+
+
+def _marker_name_problem(name):
+    """Why `name` cannot be one part of a marker's path, or None."""
+    if not name:
+        return 'it is empty'
+    if '/' in name or (os.altsep and os.altsep in name):
+        return "it contains '/'"
+    if '\x00' in name:
+        return 'it contains a NUL byte'
+    if '..' in name:
+        return "it contains '..'"
+    if name.startswith('.'):
+        return "it starts with '.' (hidden files in marker_dir are temporary files, not markers)"
+    return None
+
+
+def marker_path(marker_dir, backend, server=None):
+    """The release marker of backend/server, marker_dir/BACKEND/SERVER (without server: the backend's directory).
+
+    :raises ValidationError: marker_dir is not absolute, or a name would lead
+        the path out of marker_dir/BACKEND/ (empty, '/', '..', a leading '.').
+    """
+    if not marker_dir or not os.path.isabs(marker_dir):
+        raise ValidationError('marker_dir must be an absolute path, not %r' % (marker_dir,))
+    names = [('backend', backend)] + ([('server', server)] if server is not None else [])
+    for option, name in names:
+        problem = _marker_name_problem(name)
+        if problem:
+            raise ValidationError(
+                '%s %r cannot name a release marker under marker_dir %s: %s, and the marker is the file '
+                'marker_dir/BACKEND/SERVER. Rename it in haproxy.cfg, or leave marker_dir unset (no marker).'
+                % (option, name, marker_dir, problem))
+    return os.path.join(marker_dir, *[name for dummy, name in names])
+
+
+def marked_servers(marker_dir, backend):
+    """Sorted names of the servers of `backend` that have a release marker in marker_dir on this host.
+
+    Regular files of marker_dir/BACKEND whose names HAProxy allows count;
+    hidden files (write_atomically's temporary files) and anything else do
+    not. A missing directory means no marker. Reads only.
+
+    :raises ValidationError: see marker_path.
+    :raises UnavailableError: the directory cannot be read.
+    """
+    directory = marker_path(marker_dir, backend)
+    try:
+        names = os.listdir(directory)
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR) and not os.path.lexists(directory):
+            return []
+        raise UnavailableError('cannot read the release markers in %s: %s; the user the module runs as (usually root, '
+                               'through become) must be able to read it, and it must be a directory'
+                               % (directory, e.strerror or e))
+    marked = []
+    for name in names:
+        if name.startswith('.') or not _NAME_RE.match(name):
+            continue
+        try:
+            if stat.S_ISREG(os.lstat(os.path.join(directory, name)).st_mode):
+                marked.append(name)
+        except OSError:
+            continue  # removed since the listing
+    return sorted(marked)
+
+
+class Marker(object):
+    """The release marker of one server on this load balancer: marker_dir/BACKEND/SERVER.
+
+    Its presence says "a release drained this server here"; its content (one
+    line of JSON: backend, server, the status before and the time) is for
+    people. outcome is None until create/remove/keep, then one of
+    MARKER_OUTCOMES; in check mode, what a real run would do.
+    """
+
+    def __init__(self, marker_dir, backend, server, check_mode=False, now=None):
+        self.path = marker_path(marker_dir, backend, server)
+        self.backend = backend
+        self.server = server
+        self.check_mode = check_mode
+        self.now = now or time.time
+        self.existed = None  # at the first look
+        self.outcome = None
+
+    def look(self):
+        """Whether the marker is there now; the first answer is kept as existed."""
+        try:
+            mode = os.lstat(self.path).st_mode
+        except OSError as e:
+            if e.errno not in (errno.ENOENT, errno.ENOTDIR):
+                raise ApplyError('cannot look for the release marker %s: %s; %s' % (self.path, e.strerror or e,
+                                                                                    _MARKER_HINT))
+            present = False
+        else:
+            if stat.S_ISDIR(mode):
+                raise ApplyError('the release marker %s is a directory; a marker is a file. Remove the directory '
+                                    '(nothing of the release is in it) and run again' % self.path)
+            present = True
+        if self.existed is None:
+            self.existed = present
+        return present
+
+    def _presence(self):
+        # For results and messages: never raises.
+        try:
+            return 'kept' if self.look() else 'absent'
+        except DaylightError:
+            return None
+
+    def create(self, state_before):
+        """Make the marker (and its directories, 0755), durably, unless it is there. Call before any command."""
+        if self.look():
+            self.outcome = 'kept'
+            return
+        if not self.check_mode:
+            self._make_dirs(os.path.dirname(self.path))
+            drained_at = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(self.now()))
+            text = json.dumps({'backend': self.backend, 'server': self.server, 'state_before': state_before,
+                               'drained_at': drained_at, 'by': 'daylight.release.haproxy_server'},
+                              sort_keys=True) + '\n'
+            try:
+                write_atomically(self.path, text, mode=0o644, what='the release marker')
+            except ApplyError as e:
+                raise ApplyError('%s; nothing was sent to HAProxy. %s' % (e, _MARKER_HINT[0].upper() + _MARKER_HINT[1:]))
+        self.outcome = 'created'
+
+    def _make_dirs(self, directory):
+        missing = []
+        while not os.path.isdir(directory) and os.path.dirname(directory) != directory:
+            missing.append(directory)
+            directory = os.path.dirname(directory)
+        for directory in reversed(missing):
+            try:
+                os.mkdir(directory, 0o755)
+            except OSError as e:
+                # Another run on this host (a batch drains several servers) may have just made it.
+                if e.errno == errno.EEXIST and os.path.isdir(directory):
+                    continue
+                raise ApplyError('cannot create the directory %s for the release marker %s: %s; nothing was sent to '
+                                 'HAProxy. %s' % (directory, self.path, e.strerror or e,
+                                                  _MARKER_HINT[0].upper() + _MARKER_HINT[1:]))
+            try:
+                os.chmod(directory, 0o755)  # mkdir's mode is cut by the umask
+            except OSError as e:
+                raise ApplyError('cannot set mode 0755 on %s, made for the release marker %s: %s'
+                                 % (directory, self.path, e.strerror or e))
+            fsync_dir(os.path.dirname(directory))
+
+    def remove(self):
+        """Remove the marker if it is there. Call only once the server is UP."""
+        if not self.look():
+            self.outcome = 'absent'
+            return
+        if not self.check_mode:
+            try:
+                os.unlink(self.path)
+            except OSError as e:
+                if e.errno != errno.ENOENT:
+                    raise ApplyError(
+                        'the server is UP, but its release marker %s cannot be removed: %s. Remove it by hand (a '
+                        're-run would take the server for one a release left drained, and enable it again); %s'
+                        % (self.path, e.strerror or e, _MARKER_HINT))
+            fsync_dir(os.path.dirname(self.path))
+        self.outcome = 'removed'
+
+    def keep(self):
+        """Leave the marker as it is (maint, or a ready that failed)."""
+        self.outcome = self._presence()
+
+    @property
+    def changed(self):
+        return self.outcome in ('created', 'removed')
+
+    def report(self):
+        """{'marker': outcome (or, before any, whether it is there: kept/absent), 'marker_path': path}."""
+        return {'marker': self.outcome or self._presence(), 'marker_path': self.path}
+
+    def diff_lines(self):
+        """('marker PATH: present|absent' before, the same after), for the diff."""
+        before = self.existed
+        if before is None:
+            before = self._presence() == 'kept'
+        after = (self.outcome or self._presence()) in ('created', 'kept')
+        line = 'release marker %s: %s\n'
+        return (line % (self.path, 'present' if before else 'absent'),
+                line % (self.path, 'present' if after else 'absent'))
+
+
 def _validate(backend, server, state, poll_interval, drain_timeout, ready_timeout):
     for option, name in (('backend', backend), ('server', server)):
         if not _NAME_RE.match(name or ''):
@@ -230,8 +439,9 @@ def _validate(backend, server, state, poll_interval, drain_timeout, ready_timeou
 class _Change(object):
     """One call of set_server_state: the readings, the commands and what is returned."""
 
-    def __init__(self, runtime, backend, server, check_mode, poll_interval, clock, sleep):
+    def __init__(self, runtime, backend, server, check_mode, poll_interval, clock, sleep, marker=None):
         self.runtime = runtime
+        self.marker = marker  # a Marker, or None without marker_dir
         self.backend = backend
         self.server = server
         self.name = '%s/%s' % (backend, server)
@@ -279,6 +489,11 @@ class _Change(object):
         self.result['state_after'] = 'MAINT' if self.check_mode else self.read()['status']
 
     def drained(self, admin, drain_timeout):
+        if self.marker:
+            # First, and durably: a run killed right after the drain command leaves a server a re-run
+            # knows a release drained. Made even when the server is in maintenance already: the
+            # release asked for it, and will enable it.
+            self.marker.create(self.result['state_before'])
         if admin & FORCED_MAINT:
             return
         start = self.clock()
@@ -317,6 +532,8 @@ class _Change(object):
         self.after(view, start)
         if outcome == 'done':
             return
+        if self.marker:
+            self.marker.keep()  # not UP: a re-run must still know a release drained it
         where = 'on this load balancer (%s)' % self.runtime.socket_path
         if outcome == 'timeout' and classify(view['status']) == 'down':
             message = ('%s is still DOWN %s after %g s: %s. HAProxy sends it no traffic while its checks fail; it is '
@@ -329,7 +546,7 @@ class _Change(object):
         else:
             message = ('%s did not come UP %s within ready_timeout (%g s): its status is still %s, with %s.'
                        % (self.name, where, ready_timeout, view['status'], describe_check(view)))
-        raise NotReadyError(message, self.finish(bool(self.commands)))
+        raise NotReadyError(message, self.finish())
 
     @staticmethod
     def up_verdict(view):
@@ -343,53 +560,89 @@ class _Change(object):
         # UP n/m and DOWN n/m are still deciding; DOWN, MAINT, DRAIN or NOLB may still change.
         return 'wait'
 
-    def finish(self, changed):
+    def finish(self):
         diff = {'before_header': '%s (%s)' % (self.name, self.runtime.socket_path),
                 'after_header': '%s (%s)' % (self.name, self.runtime.socket_path),
                 'before': self.result['state_before'] + '\n', 'after': self.result['state_after'] + '\n'}
+        changed = bool(self.commands)
+        if self.marker:
+            before, after = self.marker.diff_lines()
+            diff['before'] += before
+            diff['after'] += after
+            changed = changed or self.marker.changed
+            self.result.update(self.marker.report())
         self.result.update(changed=changed, commands=list(self.commands), diff=diff)
         return self.result
 
 
 def set_server_state(runtime, backend, server, state, check_mode=False, poll_interval=0.1, drain_timeout=30.0,
-                     ready_timeout=30.0, clock=None, sleep=None):
+                     ready_timeout=30.0, clock=None, sleep=None, marker_dir=None, now=None):
     """Bring backend/server to `state` on one HAProxy and wait for the outcome (see the module docstring).
 
     Already in the wanted state (forced maintenance for drained and maint;
     ready and UP for ready): nothing is sent. In check mode nothing is sent
     either; the result says what would be sent and the status expected.
 
+    With marker_dir, the release marker marker_dir/BACKEND/SERVER on this host
+    (Marker): drained creates it, after reading the server and before the first
+    command; ready removes it once the server is UP (a ready that fails keeps
+    it); maint leaves it alone. In check mode no file changes.
+
     :arg runtime: a Runtime (or an object with its methods).
     :arg clock: seconds as a float, monotonic (default time.monotonic).
     :arg sleep: sleep(seconds) (default time.sleep).
+    :arg marker_dir: absolute path, or None for no marker.
+    :arg now: epoch seconds for the marker's content (default time.time).
     :returns: (changed, result, warnings). result has backend, server,
         state_before and state_after (statuses of `show stat`),
         sessions_before (scur at the start), waited_seconds (float, 3
         decimals), sessions_cut (sessions closed after drain_timeout), check
         (the last health check: status, code, description), commands (sent,
-        or in check mode to be sent) and diff (before/after status).
+        or in check mode to be sent), marker (one of MARKER_OUTCOMES; None
+        without marker_dir), marker_path (None without marker_dir) and diff
+        (before/after status, and the marker's presence). changed is true
+        when a command was sent or the marker created or removed (in check
+        mode: would be).
     :raises ValidationError: a bad argument, or no such backend or server.
     :raises UnavailableError: HAProxy's socket cannot be used.
-    :raises ApplyError: HAProxy refused a command.
+    :raises ApplyError: HAProxy refused a command, or the marker could not be
+        written or removed.
     :raises NotReadyError: for ready, the server is DOWN, stays in an inherited
         maintenance, or is not UP within ready_timeout; .result is the result.
+    Errors raised once the marker's path is known carry .marker, the marker
+    and marker_path entries of the result (the marker as it was left).
     """
     _validate(backend, server, state, poll_interval, drain_timeout, ready_timeout)
-    change = _Change(runtime, backend, server, check_mode, poll_interval, clock or time.monotonic, sleep or time.sleep)
-    view = change.read()
-    admin = runtime.admin_state(backend, server)
-    change.result.update(backend=backend, server=server, state_before=view['status'], state_after=view['status'],
-                         sessions_before=view['scur'], waited_seconds=0.0, sessions_cut=0, check=view['check'])
+    marker = None
+    if marker_dir is not None:
+        marker = Marker(marker_dir, backend, server, check_mode=check_mode, now=now)
+    change = _Change(runtime, backend, server, check_mode, poll_interval, clock or time.monotonic, sleep or time.sleep,
+                     marker)
     try:
-        if state == 'drained':
-            change.drained(admin, drain_timeout)
-        elif state == 'ready':
-            change.ready(view, admin, ready_timeout)
-        else:
-            change.maint(admin)
-    except (ApplyError, UnavailableError) as e:
-        if not change.commands:
-            raise
-        # Say what HAProxy already has from us, so the operator knows the server's state.
-        raise type(e)('%s (already sent: %s)' % (e, '; '.join('`%s`' % c for c in change.commands)))
-    return bool(change.commands), change.finish(bool(change.commands)), change.warnings
+        view = change.read()
+        admin = runtime.admin_state(backend, server)
+        change.result.update(backend=backend, server=server, state_before=view['status'], state_after=view['status'],
+                             sessions_before=view['scur'], waited_seconds=0.0, sessions_cut=0, check=view['check'],
+                             marker=None, marker_path=None)
+        try:
+            if state == 'drained':
+                change.drained(admin, drain_timeout)
+            elif state == 'ready':
+                change.ready(view, admin, ready_timeout)
+                if marker:
+                    marker.remove()  # ready() returns only once the server is UP (or in check mode)
+            else:
+                change.maint(admin)
+                if marker:
+                    marker.keep()  # maintenance by hand is not a release's
+        except (ApplyError, UnavailableError) as e:
+            if not change.commands:
+                raise
+            # Say what HAProxy already has from us, so the operator knows the server's state.
+            raise type(e)('%s (already sent: %s)' % (e, '; '.join('`%s`' % c for c in change.commands)))
+    except DaylightError as e:
+        if marker is not None:
+            e.marker = marker.report()
+        raise
+    result = change.finish()
+    return result['changed'], result, change.warnings

@@ -43,6 +43,17 @@ description:
     integer), needs separate runs to drain, wait and disable, and, waiting for C(UP), loops until its retries run
     out on a server whose checks fail, without saying why. This module polls at O(poll_interval) (0.1 s by
     default), drains and disables in one call, and fails on C(DOWN) with the health check's result.
+  - With O(marker_dir), the module also keeps a release marker on the load balancer it runs on, the file
+    C(MARKER_DIR/BACKEND/SERVER), in the same run that changes the server, so that a run of a release that was
+    stopped half way (the controller killed mid-turn) can tell a server a release drained (resume it) from one a
+    person put in maintenance (leave it alone). M(daylight.release.haproxy_traffic), given the same
+    O(daylight.release.haproxy_traffic#module:marker_dir), lists a backend's markers.
+  - O(state=drained) creates the marker, synced to disk, after reading the server and before sending HAProxy
+    anything, so a run killed right after the drain command leaves it. It is created even when the server is in
+    maintenance already, and left as it is when it exists.
+  - O(state=ready) removes it only once the server is C(UP) on this load balancer; when the task fails (the
+    server still C(DOWN) at O(ready_timeout), ...) the marker stays. O(state=maint) never touches it, as maintenance
+    by hand is not a release's.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - daylight.release.attributes
@@ -90,11 +101,26 @@ options:
     description: Seconds to wait for HAProxy's answer to each command on the stats socket.
     type: float
     default: 5
+  marker_dir:
+    description:
+      - Directory, on the load balancer the module runs on, of the release markers. The marker of a server is
+        the file C(MARKER_DIR/BACKEND/SERVER); its presence says "a release drained this server on this load
+        balancer" (its content, one line of JSON with the time, is for people).
+      - O(state=drained) creates it (and the missing directories, mode C(0755); the file is C(0644)) before the
+        first command; O(state=ready) removes it once the server is C(UP); O(state=maint) leaves it alone.
+        See RV(marker).
+      - With it set, O(backend) and O(server) must not be empty, start with C(.), or contain C(/) or C(..); such
+        a name fails the task before anything is done.
+      - Not set (the default), no marker is read or written.
+    type: path
+    version_added: 0.2.0
 notes:
   - Run it on each load balancer (C(delegate_to) in a loop); each HAProxy has its own state. Needs access to the
     socket, usually through become.
   - HAProxy reports C(UP) by its own rules. With C(fall 1) a server is C(UP) as soon as it leaves maintenance,
     before any check; with C(fall 2) or more it shows C(UP 1/2) until its first check passes.
+  - With O(marker_dir), check mode changes no file either; RV(marker) says what a real run would do, and a marker
+    created or removed makes the task C(changed). Diff mode shows whether the marker is there before and after.
   - Standard library only; runs on Python 3.8 and later.
 seealso:
   - module: community.general.haproxy
@@ -128,6 +154,26 @@ EXAMPLES = r"""
     server: web1
     state: ready
     ready_timeout: 20
+  delegate_to: "{{ item }}"
+  loop: "{{ groups['loadbalancers'] }}"
+  become: true
+
+- name: Drain web1 for a release, leaving a marker on each load balancer first
+  daylight.release.haproxy_server:
+    backend: web
+    server: web1
+    state: drained
+    marker_dir: /var/lib/daylight-release/drained  # the marker is /var/lib/daylight-release/drained/web/web1
+  delegate_to: "{{ item }}"
+  loop: "{{ groups['loadbalancers'] }}"
+  become: true
+
+- name: Enable it again; each load balancer removes its marker once web1 is UP there
+  daylight.release.haproxy_server:
+    backend: web
+    server: web1
+    state: ready
+    marker_dir: /var/lib/daylight-release/drained
   delegate_to: "{{ item }}"
   loop: "{{ groups['loadbalancers'] }}"
   become: true
@@ -201,6 +247,23 @@ commands:
   type: list
   elements: str
   sample: [set server web/web1 state drain, set server web/web1 state maint]
+marker:
+  description:
+    - What became of the release marker (O(marker_dir)) on this load balancer; in check mode, what a real run would
+      do. Returned on failure too.
+    - V(created) (O(state=drained); it was not there), V(removed) (O(state=ready), the server is C(UP)),
+      V(kept) (it is there and stays there; for O(state=drained) it was there already, for O(state=ready) the
+      task failed, for O(state=maint) it is never touched) or V(absent) (not there, and not created).
+    - Null without O(marker_dir), or when the task failed before the marker's path was known (a O(backend) or
+      O(server) that cannot name one).
+  returned: always
+  type: str
+  sample: created
+marker_path:
+  description: The release marker's path, C(MARKER_DIR/BACKEND/SERVER); null without O(marker_dir).
+  returned: always
+  type: str
+  sample: /var/lib/daylight-release/drained/web/web1
 backend:
   description: O(backend).
   returned: always
@@ -235,6 +298,7 @@ def main():
             drain_timeout=dict(type='float', default=30),
             ready_timeout=dict(type='float', default=30),
             timeout=dict(type='float', default=5),
+            marker_dir=dict(type='path'),
         ),
         supports_check_mode=True,
     )
@@ -242,13 +306,16 @@ def main():
     try:
         changed, result, warnings = set_server_state(
             Runtime(p['socket'], p['timeout']), p['backend'], p['server'], p['state'], check_mode=module.check_mode,
-            poll_interval=p['poll_interval'], drain_timeout=p['drain_timeout'], ready_timeout=p['ready_timeout'])
+            poll_interval=p['poll_interval'], drain_timeout=p['drain_timeout'], ready_timeout=p['ready_timeout'],
+            marker_dir=p['marker_dir'])
     except NotReadyError as e:
         if not module._diff:
             e.result.pop('diff', None)
         module.fail_json(msg=str(e), socket=p['socket'], **e.result)
     except DaylightError as e:
-        module.fail_json(msg=str(e), socket=p['socket'], backend=p['backend'], server=p['server'])
+        # What became of the marker, when its path was known.
+        marker = getattr(e, 'marker', None) or dict(marker=None, marker_path=None)
+        module.fail_json(msg=str(e), socket=p['socket'], backend=p['backend'], server=p['server'], **marker)
 
     for warning in warnings:
         module.warn(warning)

@@ -29,6 +29,11 @@ description:
   - A log that cannot be read does not fail the task, since the counters are still useful;
     RV(log.read) is then false and RV(log.error) says why. A stats socket that does not answer, or a
     backend that HAProxy does not know, fails the task.
+  - With O(marker_dir), also lists the servers of O(backend) that have a release marker on this load balancer
+    (RV(marked)), the files that M(daylight.release.haproxy_server), given the same
+    O(daylight.release.haproxy_server#module:marker_dir), creates when a release drains a server and removes once
+    the release has it C(UP) again. They are read in the run that reads the backend, so a re-run of a release
+    stopped half way tells a server a release drained from one a person put in maintenance.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -86,6 +91,15 @@ options:
     description: Seconds to wait for HAProxy's answer on the stats socket.
     type: float
     default: 5
+  marker_dir:
+    description:
+      - Directory of the release markers on this load balancer, as given to
+        O(daylight.release.haproxy_server#module:marker_dir). When set, RV(marked) lists the servers that have a
+        marker, the regular files C(MARKER_DIR/BACKEND/SERVER).
+      - A directory that does not exist means no marker. One that cannot be read fails the task, as does a
+        O(backend) that cannot name a directory (empty, starting with C(.), or containing C(/) or C(..)).
+    type: path
+    version_added: 0.2.0
 notes:
   - Needs read access to the stats socket and the log, usually through become.
   - Counters are per HAProxy process and restart from zero when HAProxy is reloaded.
@@ -128,6 +142,19 @@ EXAMPLES = r"""
       - figures.errors == 0
       - not after.log.read or (figures.latencies_ms | last | default(0)) < 2000
     fail_msg: "web1: {{ window.delta.hrsp_5xx }} 5xx in the counters, {{ figures.errors }} server errors in the log"
+
+- name: Find the servers a release drained and did not enable again (the controller was killed mid-turn)
+  daylight.release.haproxy_traffic:
+    backend: web
+    marker_dir: /var/lib/daylight-release/drained
+  delegate_to: "{{ item }}"
+  loop: "{{ groups['loadbalancers'] }}"
+  register: lbs
+  become: true
+
+- name: Say which load balancers have web1 drained by a release
+  ansible.builtin.debug:
+    msg: "{{ lbs.results | selectattr('marked', 'contains', 'web1') | map(attribute='item') | list }}"
 
 - name: Read a log written by rsyslog to a file
   daylight.release.haproxy_traffic:
@@ -172,6 +199,16 @@ requests:
   type: dict
   sample:
     web1: {requests: 3, errors: 1, statuses: {2xx: 2, 5xx: 1}, latencies_ms: [4, 6, 30001]}
+marked:
+  description:
+    - Sorted names of the servers of O(backend) that have a release marker in O(marker_dir) on this load balancer
+      (a regular file C(MARKER_DIR/BACKEND/SERVER)); empty when there is none or the directory does not exist.
+    - Taken from the files, not from HAProxy, so a marker of a server HAProxy does not list (any more) is listed too.
+      Hidden files and names HAProxy would not allow are left out.
+  returned: when O(marker_dir) is given
+  type: list
+  elements: str
+  sample: [web1]
 log:
   description: How the log was read.
   returned: when O(since) is given
@@ -207,6 +244,7 @@ from ansible_collections.daylight.release.plugins.module_utils.haproxy import (
     read_show_stat,
     server_table,
 )
+from ansible_collections.daylight.release.plugins.module_utils.haproxy_server import marked_servers
 
 
 def main():
@@ -221,6 +259,7 @@ def main():
             log_identifier=dict(type='str', default='haproxy'),
             max_log_lines=dict(type='int', default=200000),
             timeout=dict(type='float', default=5),
+            marker_dir=dict(type='path'),
         ),
         # Read-only, so check mode reads for real.
         supports_check_mode=True,
@@ -234,6 +273,12 @@ def main():
         module.fail_json(msg=str(e), socket=p['socket'], backend=p['backend'])
 
     result = dict(changed=False, now=now, backend=table['backend'], servers=table['servers'])
+    if p['marker_dir'] is not None:
+        # Read-only, so in check mode too.
+        try:
+            result['marked'] = marked_servers(p['marker_dir'], p['backend'])
+        except DaylightError as e:
+            module.fail_json(msg=str(e), socket=p['socket'], backend=p['backend'], marker_dir=p['marker_dir'])
     if p['since'] is not None:
         log = dict(source=p['log_source'], read=False, lines=0, error=None)
         requests = {}

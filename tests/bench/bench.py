@@ -11,8 +11,10 @@
    healthy release, a broken one (its probe page answers 500) and long requests (several seconds)
    in flight across the swap.
 
-Writes build/bench/results.json and build/bench/summary.md and prints the summary. Figures are as
-measured on this machine in this run; nothing is averaged with earlier runs.
+Writes build/bench/results.json and build/bench/summary.md and prints the summary; every release of
+step 1 also gets a PNG timeline next to its timeline JSONL (tests/bench/plot.py: requests/s,
+failures and p95 latency, the canary and every batch shaded). Figures are as measured on this
+machine in this run; nothing is averaged with earlier runs.
 """
 
 import argparse
@@ -30,8 +32,9 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 sys.path.insert(0, HERE)
 
 import phases  # noqa: E402
+import plot  # noqa: E402
 from loadgen import Load  # noqa: E402
-from release_under_load import package, playbook, served_versions, variant_package, web_nodes  # noqa: E402
+from release_under_load import NO_LOAD, package, playbook, served_versions, variant_package, web_nodes  # noqa: E402
 
 BASE = "2.0.0"
 RATE = 60
@@ -63,7 +66,7 @@ def put_on(version, pkg):
     """Every web node on `version` (a release without load, proceeding without a canary verdict)."""
     if set(served_versions().values()) == {version}:
         return
-    rc, out, _seconds = release(version, pkg, "-e", "canary_analysis_proceed_on_inconclusive=true")
+    rc, out, _seconds = release(version, pkg, *NO_LOAD)
     if rc != 0:
         raise RuntimeError("could not put the lab on %s:\n%s" % (version, out[-3000:]))
 
@@ -96,18 +99,33 @@ def measure_phases(nodes, batch, out_dir, tag):
         time.sleep(3)
         rc, out, seconds = release(version, pkg, "-e", json.dumps({"release_batch_size": batch}), timeline=timeline)
         time.sleep(2)
-    result = phases.phases(phases.load(timeline))
+    # The load stamps requests with time.monotonic(), the timeline with time.time(): one clock for the plot.
+    monotonic_minus_wall = time.monotonic() - time.time()
+    records = phases.load(timeline)
+    result = phases.phases(records)
+    report = load.report(BASE, version)
+    spans = [dict(span, start=span["start"] + monotonic_minus_wall, end=span["end"] + monotonic_minus_wall)
+             for span in phases.batch_spans(records)]
+    png = os.path.splitext(timeline)[0] + ".png"
+    try:
+        plot.draw(report.responses, spans, png, "%d web nodes, batch %s: %s under %d requests/s" % (
+            nodes, batch, version, RATE))
+    except ImportError as e:
+        # Without matplotlib the run's figures still count; only its picture is missing.
+        print("  no timeline PNG: %s" % e, flush=True)
+        png = None
     rolled = [b for b in result["batches"] if b["kind"] == "batch"]
     return {
         "nodes": nodes, "batch_size": str(batch), "version": version, "rc": rc, "wall_s": round(seconds, 1),
         "phases": result,
         "summary": phases.summary_line(result),
+        "timeline_png": png,
         # Mechanics only: a rolled batch's wall-clock span (no canary watch in it).
         "per_batch_s": [round(b["total"], 2) for b in rolled],
         "per_batch_mean_s": round(sum(b["total"] for b in rolled) / len(rolled), 2) if rolled else None,
         "canary_mechanics_s": next((round(b["total"] - (b["canary_watch"] or 0), 2)
                                     for b in result["batches"] if b["kind"] == "canary"), None),
-        "visitors": visitors(load.report(BASE, version)),
+        "visitors": visitors(report),
         "output_tail": out[-1500:] if rc else "",
     }
 
@@ -166,6 +184,11 @@ def summary(results):
             text = ["-" if c is None else ("%.1f" % c if isinstance(c, float) else str(c)) for c in cells]
             lines.append("| %s |" % " | ".join(text))
         lines.append("")
+        first = results["phases"][0]
+        if first.get("timeline_png"):
+            # summary.md is written next to the PNG, so its bare name is the link.
+            lines += ["![Requests/s, failed requests/s and p95 latency through the release, %d web nodes, batch %s](%s)" % (
+                first["nodes"], first["batch_size"], os.path.basename(first["timeline_png"])), ""]
         for r in results["phases"]:
             lines += ["### %d web nodes, batch %s" % (r["nodes"], r["batch_size"]), "", phases.markdown(r["phases"]),
                       r["summary"], ""]

@@ -136,33 +136,41 @@ def _tasks(records):
     return [row for row in records if row.get('event', 'task') == 'task' and 'start' in row and 'end' in row]
 
 
-def phases(rows):
-    """The seconds of every phase of a release run from its timeline records (see load)."""
-    tasks = _tasks(rows)
-    groups = []  # (play_index, batch) in the order they ran, each with its task lines
+def _groups(tasks):
+    """(play, batch, task lines) of every play and serial batch, in the order they ran."""
+    groups = []
     by_key = {}
     for row in tasks:
         key = (row.get('play_index'), row.get('batch', 1))
         if key not in by_key:
             by_key[key] = []
-            groups.append((key, row.get('play'), by_key[key]))
+            groups.append((row.get('play'), key[1], by_key[key]))
         by_key[key].append(row)
+    return groups
 
+
+def _nodes(group):
+    nodes = []
+    for row in group:
+        if row['host'] not in nodes:
+            nodes.append(row['host'])
+    return nodes
+
+
+def phases(rows):
+    """The seconds of every phase of a release run from its timeline records (see load)."""
+    tasks = _tasks(rows)
     by_kind = {}
     batches = []
     other = {}
-    for (dummy, batch), play, group in groups:
+    for play, batch, group in _groups(tasks):
         kind = play_kind(play)
         by_kind.setdefault(kind, []).extend(group)
         if kind == 'other':
             other.setdefault(play, []).extend(group)
         if kind not in ('canary', 'batch'):
             continue
-        nodes = []
-        for row in group:
-            if row['host'] not in nodes:
-                nodes.append(row['host'])
-        entry = {'kind': kind, 'batch': batch, 'nodes': nodes}
+        entry = {'kind': kind, 'batch': batch, 'nodes': _nodes(group)}
         for step in STEPS:
             entry[step] = _span([row for row in group if task_step(row) == step])
         entry['total'] = _span(group)
@@ -180,6 +188,25 @@ def phases(rows):
         'report': _span(by_kind.get('report')),
         'other': dict((play, _span(group)) for play, group in other.items()),
     }
+
+
+def batch_spans(rows):
+    """When the canary's turn (its watch included) and every batch ran, from timeline records.
+
+    [{'kind', 'name', 'nodes', 'start', 'end'}] in the order they ran, named as in the tables
+    ('canary', 'batch 1', ...); start and end are the timeline's own times (seconds since the epoch).
+    """
+    spans = []
+    number = 0
+    for play, dummy, group in _groups(_tasks(rows)):
+        kind = play_kind(play)
+        if kind not in ('canary', 'batch'):
+            continue
+        if kind == 'batch':
+            number += 1
+        spans.append({'kind': kind, 'name': _batch_name({'kind': kind}, number), 'nodes': _nodes(group),
+                      'start': min(row['start'] for row in group), 'end': max(row['end'] for row in group)})
+    return spans
 
 
 def _seconds(value):

@@ -3,9 +3,9 @@
 Used by the end-to-end test and by `make demo`. Targets loopback only (the lab's published
 ports), and every loop is bounded in time: it stops by itself after `max_seconds`.
 
-What is recorded per request: when it was sent, the status (or the connection error), the
-release version and node named in the response headers, the load balancer it went through,
-and, for /probe.php, whether the response was assembled from one release. Requests go
+What is recorded per request: when it was sent, how long it took, the status (or the connection
+error), the release version and node named in the response headers, the load balancer it went
+through, and, for /probe.php, whether the response was assembled from one release. Requests go
 round-robin over every load balancer (found from the running containers' podman labels
 daylight.http_port / daylight.stats_port). A second thread polls every load balancer's CSV stats
 to learn when each server went back to UP on all of them, which is what "stale" is measured
@@ -36,6 +36,8 @@ class Response:
     consistent: bool = True
     error: str = ""
     lb: str = ""
+    # Seconds from sending to the whole response read, or to the error.
+    elapsed: float = 0.0
 
     @property
     def failed(self):
@@ -230,6 +232,7 @@ class Load:
             r.error = "%s: %s" % (type(e).__name__, e)
         finally:
             conn.close()
+            r.elapsed = time.monotonic() - r.sent
         return r
 
     def _stats(self, stats_port):

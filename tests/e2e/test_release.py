@@ -13,12 +13,10 @@ import pytest
 
 from loadgen import Load
 from test_migrations import sql
-from release_under_load import (ROOT, lb_states, package, playbook, recap, release, release_under_load, served_versions,
-                                variant_package, web_nodes)
+from release_under_load import (NO_LOAD, ROOT, lb_states, package, playbook, recap, release, release_under_load,
+                                served_versions, variant_package, web_nodes)
 
 OLD, NEW = "1.0.0", "2.0.0"
-# Tests that release without load say so: with no traffic the canary is inconclusive and stops.
-NO_LOAD = ("-e", "canary_analysis_proceed_on_inconclusive=true")
 
 
 def estate_snapshot():

@@ -14,8 +14,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
+import json
+import os
 import re
 import socketserver
+import stat
 import threading
 
 import pytest
@@ -27,10 +31,13 @@ from ansible_collections.daylight.release.plugins.module_utils.errors import (
 )
 from ansible_collections.daylight.release.plugins.module_utils.haproxy import parse_show_stat
 from ansible_collections.daylight.release.plugins.module_utils.haproxy_server import (
+    Marker,
     NotReadyError,
     Runtime,
     classify,
     describe_check,
+    marked_servers,
+    marker_path,
     parse_servers_state,
     server_view,
     set_server_state,
@@ -70,6 +77,8 @@ class FakeHAProxy(object):
         self.pending = {}
         self.refuse = {}  # part of a command -> HAProxy's answer to it instead
         self.received = []
+        self.watch = None  # a path: each command is also recorded in seen, with whether that path existed
+        self.seen = []
         self.unix = socketserver.UnixStreamServer(path, _Connection)
         self.unix.fake = self
         self.thread = threading.Thread(target=self.unix.serve_forever, kwargs={'poll_interval': 0.02})
@@ -164,7 +173,10 @@ class _Connection(socketserver.StreamRequestHandler):
     # One command per connection, answered and closed, as HAProxy does without `prompt`.
     def handle(self):
         command = self.rfile.readline().decode().strip()
-        self.server.fake.received.append(command)
+        fake = self.server.fake
+        if fake.watch:
+            fake.seen.append((command, os.path.lexists(fake.watch)))
+        fake.received.append(command)
         self.wfile.write(self.server.fake.answer(command).encode())
 
 
@@ -522,3 +534,357 @@ def test_unknown_server_lists_the_backends_servers(haproxy):
     with pytest.raises(ValidationError, match=r'server web9 is not in backend web .* \(its servers: web1, web2, web3\)'):
         change(fake, 'drained', server='web9')
     assert fake.changes() == []
+
+
+# --- the release marker ------------------------------------------------------------------------
+
+@pytest.fixture
+def markers(tmp_path):
+    """The marker directory (not created: the module makes it) and web1's marker in it."""
+    directory = tmp_path / 'lib' / 'drained'
+    return str(directory), str(directory / 'web' / 'web1')
+
+
+def files_under(path):
+    """Every file and directory under path with its mode and content: to show nothing changed."""
+    found = {}
+    for root, dirs, names in os.walk(path):
+        for name in dirs + names:
+            full = os.path.join(root, name)
+            content = None if os.path.isdir(full) else open(full).read()
+            found[full] = (stat.S_IMODE(os.lstat(full).st_mode), os.lstat(full).st_mtime_ns, content)
+    return found
+
+
+def put_marker(path, text='by hand\n'):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'w') as f:
+        f.write(text)
+
+
+def test_drained_creates_the_marker_before_the_first_command(haproxy, markers, tmp_path):
+    marker_dir, path = markers
+    fake = haproxy(web1=dict(scur=1), web2={})
+    fake.script('web1', 'drain', dict(scur=0))
+    fake.watch = path
+    old_umask = os.umask(0o077)  # the modes are set, not left to the umask
+    try:
+        changed, result, warnings = change(fake, 'drained', marker_dir=marker_dir, now=lambda: 1764000000.25)
+    finally:
+        os.umask(old_umask)
+    assert changed and warnings == []
+    assert (result['marker'], result['marker_path']) == ('created', path)
+    # Reading the server comes first (no marker for a server HAProxy does not have); every command finds it.
+    assert fake.seen == [('show stat', False), ('show servers state web', False), (set_cmd('drain'), True),
+                         ('show stat', True), (set_cmd('maint'), True), ('show stat', True)]
+    assert json.loads(open(path).read()) == {'backend': 'web', 'server': 'web1', 'state_before': 'UP',
+                                             'drained_at': '2025-11-24T16:00:00Z',
+                                             'by': 'daylight.release.haproxy_server'}
+    assert open(path).read().count('\n') == 1
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+    for directory in (marker_dir, os.path.dirname(marker_dir), os.path.dirname(path)):
+        assert stat.S_IMODE(os.stat(directory).st_mode) == 0o755
+    assert sorted(os.listdir(os.path.dirname(path))) == ['web1']  # no temporary file left
+    assert result['diff']['before'] == 'UP\nrelease marker %s: absent\n' % path
+    assert result['diff']['after'] == 'MAINT\nrelease marker %s: present\n' % path
+
+    # Again: in maintenance with its marker, nothing to do.
+    changed, result, warnings = change(fake, 'drained', marker_dir=marker_dir)
+    assert not changed and result['marker'] == 'kept' and result['commands'] == []
+    assert result['diff']['before'] == result['diff']['after']
+
+
+@pytest.mark.parametrize('start, commands', [
+    # A drain already going on: the marker still comes before the maint.
+    (dict(status='DRAIN', admin=0x08), [set_cmd('maint')]),
+    # Already in maintenance: the release asked for the drain and will enable it, so it is marked.
+    (dict(status='MAINT', admin=0x01), []),
+])
+def test_drained_marks_a_server_already_on_its_way_out(haproxy, markers, start, commands):
+    marker_dir, path = markers
+    fake = haproxy(web1=start)
+    fake.watch = path
+    changed, result, warnings = change(fake, 'drained', marker_dir=marker_dir)
+    assert changed and result['marker'] == 'created' and result['commands'] == commands
+    assert all(present for command, present in fake.seen if not command.startswith('show '))
+    assert os.path.isfile(path)
+
+
+def test_drained_leaves_an_existing_marker_as_it_is(haproxy, markers):
+    marker_dir, path = markers
+    put_marker(path, 'from the run that was killed\n')
+    fake = haproxy(web1=dict(scur=0))
+    changed, result, warnings = change(fake, 'drained', marker_dir=marker_dir)
+    assert changed and result['marker'] == 'kept'  # changed by the commands, not by the marker
+    assert fake.changes() == [set_cmd('drain'), set_cmd('maint')]
+    assert open(path).read() == 'from the run that was killed\n'
+
+
+def test_drained_stopped_after_the_drain_command_leaves_the_marker(haproxy, markers):
+    # As a controller killed right after the drain: HAProxy has the drain, the disk has the marker.
+    marker_dir, path = markers
+    fake = haproxy(web1=dict(scur=0))
+    fake.refuse['state maint'] = 'Permission denied'
+    with pytest.raises(ApplyError) as exc:
+        change(fake, 'drained', marker_dir=marker_dir)
+    assert str(exc.value).endswith('(already sent: `set server web/web1 state drain`)')
+    assert exc.value.marker == {'marker': 'created', 'marker_path': path}
+    assert os.path.isfile(path)
+
+
+def test_drained_that_cannot_write_the_marker_sends_nothing(haproxy, tmp_path):
+    in_the_way = tmp_path / 'drained'
+    in_the_way.write_text(u'a file where the directory should be\n')
+    fake = haproxy(web1=dict(scur=0))
+    with pytest.raises(ApplyError) as exc:
+        change(fake, 'drained', marker_dir=str(in_the_way))
+    message = str(exc.value)
+    assert message.startswith('cannot create the directory %s for the release marker %s/web/web1: File exists; '
+                              'nothing was sent to HAProxy.' % (in_the_way, in_the_way))
+    assert 'set marker_dir to a directory it can write' in message
+    assert fake.changes() == []
+    assert exc.value.marker == {'marker': 'absent', 'marker_path': '%s/web/web1' % in_the_way}
+
+
+def test_drained_marker_write_error_names_the_path(haproxy, markers, monkeypatch):
+    marker_dir, path = markers
+    fake = haproxy(web1=dict(scur=0))
+
+    def refuse(*args, **kwargs):
+        raise OSError(errno.EACCES, 'Permission denied')
+    monkeypatch.setattr('tempfile.mkstemp', refuse)
+    with pytest.raises(ApplyError) as exc:
+        change(fake, 'drained', marker_dir=marker_dir)
+    assert str(exc.value).startswith('cannot write the release marker %s: [Errno 13] Permission denied; nothing was '
+                                     'sent to HAProxy. The user the module runs as' % path)
+    assert fake.changes() == [] and not os.path.exists(path)
+
+
+def test_marker_directory_made_by_another_run_meanwhile(markers, monkeypatch):
+    # A batch drains several servers at once: another run may make marker_dir/web between look and mkdir.
+    marker_dir, path = markers
+    os.makedirs(marker_dir)
+    real_mkdir = os.mkdir
+
+    def racing_mkdir(directory, mode=0o777):
+        real_mkdir(directory, mode)
+        raise OSError(errno.EEXIST, 'File exists')
+    monkeypatch.setattr(os, 'mkdir', racing_mkdir)
+    marker = Marker(marker_dir, 'web', 'web1')
+    marker.create('UP')
+    assert marker.outcome == 'created' and os.path.isfile(path)
+
+
+def test_ready_removes_the_marker_only_once_up(haproxy, markers):
+    marker_dir, path = markers
+    put_marker(path)
+    fake = haproxy(web1=dict(status='MAINT', admin=0x01))
+    fake.script('web1', 'ready', dict(status='UP 1/2'), dict(status='UP 1/2'), dict(status='UP'))
+    fake.watch = path
+    changed, result, warnings = change(fake, 'ready', marker_dir=marker_dir)
+    assert changed and result['state_after'] == 'UP'
+    assert (result['marker'], result['marker_path']) == ('removed', path)
+    # There through the last reading, the one that found the server UP.
+    assert fake.seen[-1] == ('show stat', True) and all(present for dummy, present in fake.seen)
+    assert not os.path.exists(path) and os.path.isdir(os.path.dirname(path))  # the backend's directory stays
+    assert result['diff']['before'] == 'MAINT\nrelease marker %s: present\n' % path
+    assert result['diff']['after'] == 'UP\nrelease marker %s: absent\n' % path
+
+
+@pytest.mark.parametrize('start, has_marker, changed, marker', [
+    # Ready and UP already (enabled before the controller was killed): only the marker goes.
+    (dict(status='UP'), True, True, 'removed'),
+    (dict(status='UP'), False, False, 'absent'),
+    (dict(status='MAINT', admin=0x01), False, True, 'absent'),
+])
+def test_ready_marker_outcomes(haproxy, markers, start, has_marker, changed, marker):
+    marker_dir, path = markers
+    if has_marker:
+        put_marker(path)
+    fake = haproxy(web1=start)
+    fake.script('web1', 'ready', dict(status='UP'))
+    result = change(fake, 'ready', marker_dir=marker_dir)
+    assert result[0] is changed and result[1]['marker'] == marker
+    assert not os.path.exists(path)
+
+
+@pytest.mark.parametrize('start, steps, message', [
+    (dict(status='MAINT', admin=0x01), [dict(FAILING, status='DOWN')], 'web/web1 is still DOWN'),
+    (dict(status='MAINT', admin=0x01), [dict(status='UP 1/3')], 'web/web1 did not come UP'),
+    (dict(status='MAINT (via web/web0)', admin=0x03), [], r'web/web1 is MAINT \(via web/web0\)'),
+])
+def test_ready_that_fails_keeps_the_marker(haproxy, markers, start, steps, message):
+    marker_dir, path = markers
+    put_marker(path)
+    fake = haproxy(web1=start)
+    fake.script('web1', 'ready', *steps)
+    with pytest.raises(NotReadyError, match=message) as exc:
+        change(fake, 'ready', marker_dir=marker_dir, ready_timeout=0.3)
+    assert (exc.value.result['marker'], exc.value.result['marker_path']) == ('kept', path)
+    assert exc.value.marker == {'marker': 'kept', 'marker_path': path}
+    assert exc.value.result['diff']['after'].endswith('release marker %s: present\n' % path)
+    assert open(path).read() == 'by hand\n'
+
+
+def test_ready_that_cannot_remove_the_marker_says_what_to_do(haproxy, markers, monkeypatch):
+    marker_dir, path = markers
+    put_marker(path)
+    fake = haproxy(web1=dict(status='MAINT', admin=0x01))
+    fake.script('web1', 'ready', dict(status='UP'))
+
+    def refuse(target):
+        raise OSError(errno.EACCES, 'Permission denied')
+    monkeypatch.setattr(os, 'unlink', refuse)
+    with pytest.raises(ApplyError) as exc:
+        change(fake, 'ready', marker_dir=marker_dir)
+    monkeypatch.undo()
+    assert str(exc.value).startswith('the server is UP, but its release marker %s cannot be removed: Permission denied. '
+                                     'Remove it by hand' % path)
+    assert str(exc.value).endswith('(already sent: `set server web/web1 state ready`)')
+    assert exc.value.marker == {'marker': 'kept', 'marker_path': path}
+
+
+@pytest.mark.parametrize('has_marker, marker', [(True, 'kept'), (False, 'absent')])
+def test_maint_never_touches_the_marker(haproxy, markers, has_marker, marker):
+    marker_dir, path = markers
+    if has_marker:
+        put_marker(path)
+    fake = haproxy(web1=dict(scur=2))
+    changed, result, warnings = change(fake, 'maint', marker_dir=marker_dir)
+    assert changed and result['marker'] == marker and fake.changes() == [set_cmd('maint')]
+    assert os.path.exists(path) is has_marker
+    assert not has_marker or open(path).read() == 'by hand\n'
+    if not has_marker:
+        assert not os.path.exists(marker_dir)
+
+
+@pytest.mark.parametrize('state, start, has_marker, changed, marker', [
+    ('drained', dict(scur=4), False, True, 'created'),
+    ('drained', dict(status='MAINT', admin=0x01), False, True, 'created'),
+    ('drained', dict(status='MAINT', admin=0x01), True, False, 'kept'),
+    ('ready', dict(status='MAINT', admin=0x01), True, True, 'removed'),
+    ('ready', dict(status='UP'), True, True, 'removed'),
+    ('ready', dict(status='UP'), False, False, 'absent'),
+    ('maint', dict(status='MAINT', admin=0x01), True, False, 'kept'),
+    ('maint', dict(status='UP'), False, True, 'absent'),
+])
+def test_check_mode_changes_no_file(haproxy, markers, tmp_path, state, start, has_marker, changed, marker):
+    marker_dir, path = markers
+    if has_marker:
+        put_marker(path)
+    before = files_under(str(tmp_path / 'lib'))
+    fake = haproxy(web1=start)
+    result = change(fake, state, check_mode=True, marker_dir=marker_dir)
+    assert result[0] is changed and result[1]['marker'] == marker and fake.changes() == []
+    assert files_under(str(tmp_path / 'lib')) == before
+    present = 'present' if marker in ('created', 'kept') else 'absent'
+    assert result[1]['diff']['after'].endswith('release marker %s: %s\n' % (path, present))
+
+
+def test_without_marker_dir_no_marker(haproxy, tmp_path):
+    fake = haproxy(web1=dict(scur=0))
+    changed, result, warnings = change(fake, 'drained')
+    assert (result['marker'], result['marker_path']) == (None, None)
+    assert 'release marker' not in result['diff']['after']
+    assert os.listdir(str(tmp_path)) == ['admin.sock']
+
+
+@pytest.mark.parametrize('args, message', [
+    (dict(server='..'), "server '..' cannot name a release marker under marker_dir %s: it contains '..'"),
+    (dict(server='web..1'), "server 'web..1' cannot name a release marker under marker_dir %s: it contains '..'"),
+    (dict(backend='..'), "backend '..' cannot name a release marker under marker_dir %s: it contains '..'"),
+    (dict(server='.web1'), "server '.web1' cannot name a release marker under marker_dir %s: it starts with '.'"),
+    (dict(backend='.'), "backend '.' cannot name a release marker under marker_dir %s: it starts with '.'"),
+    # Refused as HAProxy names already, before the marker's path is made.
+    (dict(server='../../etc/passwd'), "server '../../etc/passwd' is not a name HAProxy allows"),
+    (dict(backend='web/..', server='web1'), "backend 'web/..' is not a name HAProxy allows"),
+    (dict(server=''), "server '' is not a name HAProxy allows"),
+    (dict(marker_dir='drained'), "marker_dir must be an absolute path, not 'drained'"),
+])
+def test_marker_names_that_would_leave_marker_dir_are_refused(haproxy, markers, args, message):
+    marker_dir, path = markers
+    fake = haproxy()
+    call = dict(backend='web', server='web1', state='drained', marker_dir=marker_dir)
+    call.update(args)
+    with pytest.raises(ValidationError) as exc:
+        set_server_state(Runtime(fake.path, 5), **call)
+    assert str(exc.value).startswith(message.replace('%s', marker_dir) if '%s' in message else message)
+    assert fake.received == [] and not os.path.exists(os.path.dirname(marker_dir))
+
+
+@pytest.mark.parametrize('backend, server, problem', [
+    ('web', '', 'it is empty'),
+    ('', 'web1', 'it is empty'),
+    ('web', 'a/b', "it contains '/'"),
+    ('web', 'web\x001', 'it contains a NUL byte'),
+    ('web', '..', "it contains '..'"),
+    ('web', '.tmp', "it starts with '.'"),
+])
+def test_marker_path_refuses(backend, server, problem):
+    with pytest.raises(ValidationError, match=re.escape(problem)):
+        marker_path('/var/lib/m', backend, server)
+
+
+def test_marker_path():
+    assert marker_path('/var/lib/m', 'web', 'web1') == '/var/lib/m/web/web1'
+    assert marker_path('/var/lib/m/', 'web') == '/var/lib/m/web'
+
+
+def test_marker_that_is_a_directory_fails(haproxy, markers):
+    marker_dir, path = markers
+    os.makedirs(path)
+    fake = haproxy(web1=dict(scur=0))
+    with pytest.raises(ApplyError, match='the release marker %s is a directory' % re.escape(path)):
+        change(fake, 'drained', marker_dir=marker_dir)
+    assert fake.changes() == []
+
+
+# --- marked_servers (haproxy_traffic's marker_dir) -----------------------------------------------
+
+def test_marked_servers_lists_marker_files(tmp_path):
+    web = tmp_path / 'drained' / 'web'
+    web.mkdir(parents=True)
+    for name in ('web3', 'web1', '.web2.abc123.tmp', 'web4~'):
+        (web / name).write_text(u'{}\n')
+    (web / 'web5').mkdir()
+    os.symlink(str(web / 'web1'), str(web / 'web6'))
+    (tmp_path / 'drained' / 'api').mkdir()
+    (tmp_path / 'drained' / 'api' / 'api1').write_text(u'{}\n')
+    assert marked_servers(str(tmp_path / 'drained'), 'web') == ['web1', 'web3']
+    assert marked_servers(str(tmp_path / 'drained'), 'api') == ['api1']
+
+
+@pytest.mark.parametrize('layout', ['nothing', 'marker_dir only', 'empty backend dir'])
+def test_marked_servers_none(tmp_path, layout):
+    marker_dir = tmp_path / 'drained'
+    if layout != 'nothing':
+        marker_dir.mkdir()
+    if layout == 'empty backend dir':
+        (marker_dir / 'web').mkdir()
+    assert marked_servers(str(marker_dir), 'web') == []
+
+
+def test_marked_servers_sees_what_set_server_state_leaves(haproxy, markers):
+    marker_dir, path = markers
+    fake = haproxy(web1=dict(scur=0), web2=dict(scur=0))
+    change(fake, 'drained', marker_dir=marker_dir)
+    change(fake, 'drained', server='web2', marker_dir=marker_dir)
+    assert marked_servers(marker_dir, 'web') == ['web1', 'web2']
+    fake.script('web1', 'ready', dict(status='UP'))
+    change(fake, 'ready', marker_dir=marker_dir)
+    assert marked_servers(marker_dir, 'web') == ['web2']
+
+
+@pytest.mark.parametrize('backend, error, message', [
+    ('..', ValidationError, "backend '..' cannot name a release marker"),
+    ('', ValidationError, 'it is empty'),
+    ('a/b', ValidationError, "it contains '/'"),
+    ('web', UnavailableError, 'cannot read the release markers in %s/web: Not a directory'),
+])
+def test_marked_servers_errors(tmp_path, backend, error, message):
+    marker_dir = tmp_path / 'drained'
+    marker_dir.mkdir()
+    (marker_dir / 'web').write_text(u'a file where the directory should be\n')
+    with pytest.raises(error) as exc:
+        marked_servers(str(marker_dir), backend)
+    assert (message % marker_dir if '%s' in message else message) in str(exc.value)

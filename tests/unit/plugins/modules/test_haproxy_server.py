@@ -13,6 +13,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
+
 import pytest
 
 from ansible.module_utils import basic
@@ -131,3 +133,74 @@ def test_missing_socket_is_named(tmp_path, run):
     path = str(tmp_path / 'admin.sock')
     result, warnings = run('fail', socket=path, backend='web', server='web1', state='ready')
     assert result['msg'].startswith("HAProxy's stats socket %s does not exist on this host" % path)
+
+
+# --- marker_dir --------------------------------------------------------------------------------
+
+def test_marker_created_by_drained_removed_by_ready(lb, run, tmp_path):
+    marker_dir = str(tmp_path / 'drained')
+    path = str(tmp_path / 'drained' / 'web' / 'web1')
+    fake = lb(web1=dict(scur=0))
+    result, warnings = run(state='drained', marker_dir=marker_dir, **fake.args)
+    assert result['changed'] and (result['marker'], result['marker_path']) == ('created', path)
+    assert os.path.isfile(path)
+
+    fake.script('web1', 'ready', dict(status='UP'))
+    result, warnings = run(state='ready', marker_dir=marker_dir, _ansible_diff=True, **fake.args)
+    assert result['changed'] and result['marker'] == 'removed' and not os.path.exists(path)
+    assert result['diff']['before'] == 'MAINT\nrelease marker %s: present\n' % path
+    assert result['diff']['after'] == 'UP\nrelease marker %s: absent\n' % path
+
+    result, warnings = run(state='ready', marker_dir=marker_dir, **fake.args)
+    assert not result['changed'] and result['marker'] == 'absent'
+
+
+def test_marker_kept_when_ready_fails(lb, run, tmp_path):
+    marker_dir = str(tmp_path / 'drained')
+    fake = lb(web1=dict(scur=0))
+    run(state='drained', marker_dir=marker_dir, **fake.args)
+    fake.script('web1', 'ready', dict(FAILING, status='DOWN'))
+    result, warnings = run('fail', state='ready', ready_timeout=0.1, marker_dir=marker_dir, **fake.args)
+    assert result['msg'].startswith('web/web1 is still DOWN')
+    assert result['marker'] == 'kept' and os.path.isfile(result['marker_path'])
+
+
+def test_marker_check_mode_writes_nothing(lb, run, tmp_path):
+    marker_dir = str(tmp_path / 'drained')
+    fake = lb(web1=dict(status='MAINT', admin=0x01))
+    result, warnings = run(state='drained', marker_dir=marker_dir, _ansible_check_mode=True, _ansible_diff=True,
+                           **fake.args)
+    assert result['changed'] and result['marker'] == 'created' and result['commands'] == []
+    assert result['diff']['after'].endswith('release marker %s/web/web1: present\n' % marker_dir)
+    assert not os.path.exists(marker_dir) and fake.changes() == []
+
+
+@pytest.mark.parametrize('options, message, marker', [
+    (dict(server='..'), "server '..' cannot name a release marker under marker_dir", None),
+    (dict(server='.web1'), "server '.web1' cannot name a release marker under marker_dir", None),
+    (dict(server='web9'), 'server web9 is not in backend web', 'absent'),
+])
+def test_marker_errors(lb, run, tmp_path, options, message, marker):
+    fake = lb()
+    args = dict(fake.args, state='drained', marker_dir=str(tmp_path / 'drained'))
+    args.update(options)
+    result, warnings = run('fail', **args)
+    assert result['msg'].startswith(message) and fake.changes() == []
+    assert result['marker'] == marker and not os.path.exists(str(tmp_path / 'drained'))
+
+
+def test_marker_file_error_fails_naming_the_path(lb, run, tmp_path):
+    in_the_way = tmp_path / 'drained'
+    in_the_way.write_text(u'not a directory\n')
+    fake = lb(web1=dict(scur=0))
+    result, warnings = run('fail', state='drained', marker_dir=str(in_the_way), **fake.args)
+    assert result['msg'].startswith('cannot create the directory %s for the release marker %s/web/web1'
+                                    % (in_the_way, in_the_way))
+    assert 'nothing was sent to HAProxy' in result['msg'] and fake.changes() == []
+    assert (result['marker'], result['marker_path']) == ('absent', '%s/web/web1' % in_the_way)
+
+
+def test_without_marker_dir_marker_is_null(lb, run):
+    fake = lb(web1=dict(scur=0))
+    result, warnings = run(state='maint', **fake.args)
+    assert result['marker'] is None and result['marker_path'] is None

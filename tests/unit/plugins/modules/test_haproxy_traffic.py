@@ -207,3 +207,41 @@ def test_bad_max_log_lines_fails(run_module, haproxy, log_file):
     status, result = run(run_module, haproxy, since=log_file['since'], log_source='file', log_path=log_file['path'],
                          max_log_lines=0)
     assert status == 'fail' and 'at least 1' in result['msg']
+
+
+# --- marker_dir --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('files, marked', [
+    (None, []),                                     # no marker_dir at all: none
+    ([], []),
+    (['web2', 'web1'], ['web1', 'web2']),
+    (['web1', '.web2.x1y2.tmp'], ['web1']),         # a temporary file of a marker being written
+])
+def test_marked_lists_the_release_markers(run_module, haproxy, tmp_path, files, marked):
+    marker_dir = tmp_path / 'drained'
+    if files is not None:
+        (marker_dir / 'web').mkdir(parents=True)
+        (marker_dir / 'api').mkdir()
+        (marker_dir / 'api' / 'web3').write_text(u'{}\n')  # another backend's
+        for name in files:
+            (marker_dir / 'web' / name).write_text(u'{}\n')
+    for check_mode in (False, True):
+        status, result = run(run_module, haproxy, marker_dir=str(marker_dir), _ansible_check_mode=check_mode)
+        assert status == 'exit' and result['changed'] is False
+        assert result['marked'] == marked
+    assert result['servers']['web1'] == WEB1
+
+
+def test_marked_only_with_marker_dir(run_module, haproxy):
+    status, result = run(run_module, haproxy)
+    assert status == 'exit' and 'marked' not in result
+
+
+def test_marked_unreadable_fails(run_module, haproxy, tmp_path):
+    marker_dir = tmp_path / 'drained'
+    marker_dir.mkdir()
+    (marker_dir / 'web').write_text(u'a file\n')
+    status, result = run(run_module, haproxy, marker_dir=str(marker_dir))
+    assert status == 'fail'
+    assert result['msg'].startswith('cannot read the release markers in %s/web: Not a directory' % marker_dir)
+    assert result['marker_dir'] == str(marker_dir)
