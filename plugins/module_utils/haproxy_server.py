@@ -331,7 +331,7 @@ class Marker(object):
         else:
             if stat.S_ISDIR(mode):
                 raise ApplyError('the release marker %s is a directory; a marker is a file. Remove the directory '
-                                    '(nothing of the release is in it) and run again' % self.path)
+                                 '(nothing of the release is in it) and run again' % self.path)
             present = True
         if self.existed is None:
             self.existed = present

@@ -95,12 +95,12 @@ def draw(responses, batches, path, title):
                     color=VERSION_COLORS[index % len(VERSION_COLORS)], label=version or "(no version header)")
         stacked = [below + count for below, count in zip(stacked, counts)]
     # Headroom for the legend, above the bars.
-    rate_ax.set_ylim(0, max(max(stacked, default=0), 1) * 1.35)
+    rate_ax.set_ylim(0, max([*stacked, 1]) * 1.35)
     rate_ax.set_ylabel("served/s")
     rate_ax.legend(loc="upper right", ncol=3, fontsize=8, framealpha=0.9)
 
     failed_ax.bar(seconds, failed, width=1.0, align="edge", color="tab:red", linewidth=0)
-    failed_ax.set_ylim(0, max(max(failed, default=0), 1) * 1.3)
+    failed_ax.set_ylim(0, max([*failed, 1]) * 1.3)
     failed_ax.yaxis.set_major_locator(MaxNLocator(nbins=3, integer=True))
     failed_ax.set_ylabel("failed/s")
     failed_ax.text(0.995, 0.92, "%d failed of %d" % (sum(failed), len(responses)), transform=failed_ax.transAxes,
