@@ -1,7 +1,7 @@
 # daylight.release: everything runs through here, from a fresh Debian 12 machine as root.
 #   make demo   build and start the lab, release the demo app 1.0.0 -> 2.0.0 under load, report
 #   make test   lint, unit, sanity, Molecule and end-to-end tests (what CI runs)
-#   make bench  measure a release's phases at 3, 6 and 12 web nodes, and side by side with deploys without care
+#   make bench  measure a release: phases at 3, 6 and 12 web nodes, side by side with careless deploys, Ansible options, staging
 #   make lab [WEB_NODES=3] [LB_NODES=2]   start the lab: web1..N behind lb1..M (lbI on 127.0.0.1:8080+I-1)
 
 SHELL := /bin/bash
@@ -66,6 +66,7 @@ demo: lab
 
 # Writes build/bench/results.json and summary.md; leaves the lab with 3 web nodes.
 bench: lab
+	pip install -q -r tests/bench/requirements.txt
 	python tests/bench/bench.py $(BENCH_ARGS)
 
 lint: venv collection

@@ -56,9 +56,11 @@ def scale_lab(nodes):
     return time.monotonic() - started
 
 
-def release(version, pkg, *extra, timeline=None, play="release.yml"):
+def release(version, pkg, *extra, timeline=None, play="release.yml", env=None):
     """Run `play` for `version` with the bench's canary window; the timeline callback on when given a path."""
-    env = dict(ANSIBLE_CALLBACKS_ENABLED="daylight.release.timeline", DAYLIGHT_TIMELINE=timeline) if timeline else None
+    env = dict(env or {})
+    if timeline:
+        env.update(ANSIBLE_CALLBACKS_ENABLED="daylight.release.timeline", DAYLIGHT_TIMELINE=timeline)
     return playbook(play, "-e", json.dumps(dict(CANARY, release_version=version, release_package=pkg)), *extra, env=env)
 
 
@@ -88,16 +90,19 @@ def visitors(report):
     }
 
 
-def measure_phases(nodes, batch, out_dir, tag):
-    """One release under load with the timeline on; its phases and what visitors saw."""
-    label = str(batch).replace("%", "pct")  # a version and a file name cannot hold '%'
+def measure_phases(nodes, batch, out_dir, tag, env=None, variant=""):
+    """One release under load with the timeline on; its phases and what visitors saw.
+
+    env: extra environment for ansible-playbook (an Ansible option measured as `variant`)."""
+    label = str(batch).replace("%", "pct") + (".%s" % variant if variant else "")  # no '%' in a version or file name
     version = "bench.%s.%d.%s" % (tag, nodes, label)
     base_pkg, pkg = package(BASE), package(version)
     put_on(BASE, base_pkg)
     timeline = os.path.join(out_dir, "timeline-%d-nodes-batch-%s.jsonl" % (nodes, label))
     with Load(rate=RATE) as load:
         time.sleep(3)
-        rc, out, seconds = release(version, pkg, "-e", json.dumps({"release_batch_size": batch}), timeline=timeline)
+        rc, out, seconds = release(version, pkg, "-e", json.dumps({"release_batch_size": batch}), timeline=timeline,
+                                   env=env)
         time.sleep(2)
     # The load stamps requests with time.monotonic(), the timeline with time.time(): one clock for the plot.
     monotonic_minus_wall = time.monotonic() - time.time()
@@ -116,7 +121,8 @@ def measure_phases(nodes, batch, out_dir, tag):
         png = None
     rolled = [b for b in result["batches"] if b["kind"] == "batch"]
     return {
-        "nodes": nodes, "batch_size": str(batch), "version": version, "rc": rc, "wall_s": round(seconds, 1),
+        "nodes": nodes, "batch_size": str(batch), "variant": variant, "version": version, "rc": rc,
+        "wall_s": round(seconds, 1),
         "phases": result,
         "summary": phases.summary_line(result),
         "timeline_png": png,
@@ -155,15 +161,65 @@ def compare(out_dir, tag):
             put_on(BASE, package(BASE))
             with Load(rate=RATE, long_requests=long_requests, hold=3.0) as load:
                 time.sleep(4 if long_requests else 3)
-                rc, out, seconds = release(version, pkg, "-e", json.dumps(extra), play=play)
+                timeline = os.path.join(out_dir, "compare-%s.jsonl" % version) if play == "release.yml" else None
+                rc, out, seconds = release(version, pkg, "-e", json.dumps(extra), play=play, timeline=timeline)
                 time.sleep(4 if long_requests else 2)
+            watch = 0.0
+            if timeline:
+                watch = sum(b["canary_watch"] or 0 for b in phases.phases(phases.load(timeline))["batches"])
             row = {"case": case, "way": way, "rc": rc, "wall_s": round(seconds, 1),
+                   # The issue's yardstick: a safe release's wall time without the canary's watch.
+                   "wall_without_canary_watch_s": round(seconds - watch, 1),
                    "after": sorted(set(served_versions().values()))}
             row.update(visitors(load.report(BASE, version)))
             rows.append(row)
             print("  %-14s %-17s rc=%d wall %.1f s failed %d mixed %d stale %d" % (
                 case, way, rc, seconds, row["failed"], row["mixed_version"], row["stale"]), flush=True)
     return rows
+
+
+def ansible_options():
+    """(variant, extra environment) pairs: the lab's defaults first, then one option changed at a time."""
+    variants = [
+        ("defaults", {}),  # ansible.cfg: pipelining on, forks 10; SSH ControlPersist=60s (Ansible's ssh_args)
+        ("no-pipelining", {"ANSIBLE_PIPELINING": "False"}),
+        ("no-pipelining-tmpfs-remote-tmp", {"ANSIBLE_PIPELINING": "False", "ANSIBLE_REMOTE_TMP": "/dev/shm/.ansible-tmp"}),
+        ("no-controlpersist", {"ANSIBLE_SSH_ARGS": "-o ControlMaster=no"}),
+        ("forks-1", {"ANSIBLE_FORKS": "1"}),
+    ]
+    try:
+        import ansible_mitogen  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        print("  Mitogen not installed (pip install -r tests/bench/requirements.txt): not measured", flush=True)
+    else:
+        strategies = os.path.join(os.path.dirname(ansible_mitogen.__file__), "plugins", "strategy")
+        variants.append(("mitogen", {"ANSIBLE_STRATEGY_PLUGINS": strategies, "ANSIBLE_STRATEGY": "mitogen_linear"}))
+    return variants
+
+
+def staging(out_dir, tag, megabytes=50):
+    """A package with `megabytes` of incompressible data: the release's staging phase against the bare
+    copy and extraction of the same package on one node over the same SSH connection settings."""
+    version = "bench.%s.staging-%dmb" % (tag, megabytes)
+
+    def add_blob(src):
+        (src / "blob.bin").write_bytes(os.urandom(megabytes * 1024 * 1024))
+    os.makedirs(os.path.join(out_dir, "packages"), exist_ok=True)
+    pkg = variant_package(pathlib.Path(out_dir) / "packages", version, add_blob, base=BASE)
+    put_on(BASE, package(BASE))
+    ssh = ["ssh", "-F", os.path.join(ROOT, "lab", "cache", "ssh", "config"), web_nodes()[0]]
+    started = time.monotonic()
+    with open(pkg, "rb") as f:
+        subprocess.run(ssh + ["rm -rf /tmp/bench-staging && mkdir /tmp/bench-staging && "
+                              "cat > /tmp/bench-staging/p.tar.gz && tar -xzf /tmp/bench-staging/p.tar.gz -C /tmp/bench-staging "
+                              "&& rm -rf /tmp/bench-staging"], stdin=f, check=True)
+    bare = time.monotonic() - started
+    timeline = os.path.join(out_dir, "timeline-staging-%dmb.jsonl" % megabytes)
+    rc, out, _seconds = release(version, pkg, *NO_LOAD, timeline=timeline)
+    staged = phases.phases(phases.load(timeline))["staging"]
+    put_on(BASE, package(BASE))
+    return {"megabytes": megabytes, "package_bytes": os.path.getsize(pkg), "rc": rc, "staging_s": staged,
+            "bare_copy_and_extract_s": round(bare, 1), "output_tail": out[-1500:] if rc else ""}
 
 
 def summary(results):
@@ -195,14 +251,27 @@ def summary(results):
     if results["comparison"]:
         lines += ["## Side by side (3 web nodes, %d requests/s)" % RATE, "",
                   "| Release | Way | Failed | Mixed-version | Stale | Old code served (s) | Long requests failed or mixed "
-                  "| Wall s | Ends on |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+                  "| Wall s | Wall s without canary watch | Ends on |",
+                  "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
         for r in results["comparison"]:
-            lines.append("| %s | %s | %d | %d | %d | %s | %s | %.1f | %s |" % (
+            lines.append("| %s | %s | %d | %d | %d | %s | %s | %.1f | %.1f | %s |" % (
                 r["case"], r["way"], r["failed"], r["mixed_version"], r["stale"],
                 "-" if r["old_code_served_s"] is None else r["old_code_served_s"],
                 "%d of %d" % (r["long_failed_or_mixed"], r["long_requests"]) if r["long_requests"] else "-",
-                r["wall_s"], ", ".join(r["after"])))
+                r["wall_s"], r["wall_without_canary_watch_s"], ", ".join(r["after"])))
         lines.append("")
+    if results["options"]:
+        lines += ["## Ansible options (3 web nodes, batch 1, %d requests/s)" % RATE, "",
+                  "| Variant | Wall s | Canary mechanics | Per batch (mean) | Failed |", "| --- | ---: | ---: | ---: | ---: |"]
+        for r in results["options"]:
+            lines.append("| %s | %.1f | %s | %s | %d |" % (r["variant"], r["wall_s"], r["canary_mechanics_s"],
+                                                         r["per_batch_mean_s"], r["visitors"]["failed"]))
+        lines.append("")
+    if results["staging"]:
+        r = results["staging"]
+        lines += ["## Staging a %d MB package" % r["megabytes"], "",
+                  "release staging phase %.1f s; the same package copied over SSH and extracted on one node by hand: %.1f s"
+                  % (r["staging_s"], r["bare_copy_and_extract_s"]), ""]
     return "\n".join(lines)
 
 
@@ -211,6 +280,10 @@ def main():
     parser.add_argument("--nodes", nargs="+", type=int, default=[3, 6, 12])
     parser.add_argument("--batch", nargs="+", default=["1", "25%"])
     parser.add_argument("--compare", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--options", action=argparse.BooleanOptionalAction, default=True,
+                        help="measure Ansible's options (pipelining, ControlPersist, forks, Mitogen) at 3 nodes")
+    parser.add_argument("--staging", action=argparse.BooleanOptionalAction, default=True,
+                        help="measure staging a 50 MB package")
     parser.add_argument("--out", default=os.path.join(ROOT, "build", "bench"))
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
@@ -218,7 +291,8 @@ def main():
     inventory = subprocess.run(["ansible-config", "dump", "--only-changed"], cwd=ROOT, capture_output=True,
                                text=True, check=False).stdout
     results = {"run": tag, "host": os.uname().nodename, "rate": RATE,
-               "connection": "ssh" if "lab-ssh" in inventory else "podman", "phases": [], "comparison": []}
+               "connection": "ssh" if "lab-ssh" in inventory else "podman",
+               "phases": [], "comparison": [], "options": [], "staging": None}
     for nodes in sorted(args.nodes):
         print("lab: %d web nodes (%.0f s)" % (nodes, scale_lab(nodes)), flush=True)
         for batch in args.batch:
@@ -230,6 +304,17 @@ def main():
         if len(web_nodes()) != 3:
             print("lab: 3 web nodes (%.0f s)" % scale_lab(3), flush=True)
         results["comparison"] = compare(args.out, tag)
+    if args.options or args.staging:
+        if len(web_nodes()) != 3:
+            print("lab: 3 web nodes (%.0f s)" % scale_lab(3), flush=True)
+    if args.options:
+        for variant, env in ansible_options():
+            r = measure_phases(3, 1, args.out, tag, env=env, variant=variant)
+            results["options"].append(r)
+            print("  %s: rc=%d wall %.1f s, per batch %s s" % (variant, r["rc"], r["wall_s"], r["per_batch_mean_s"]), flush=True)
+    if args.staging:
+        results["staging"] = staging(args.out, tag)
+        print("  staging: %s" % results["staging"], flush=True)
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
     text = summary(results)
