@@ -264,8 +264,8 @@ def summary(results):
         lines += ["## Ansible options (3 web nodes, batch 1, %d requests/s)" % RATE, "",
                   "| Variant | Wall s | Canary mechanics | Per batch (mean) | Failed |", "| --- | ---: | ---: | ---: | ---: |"]
         for r in results["options"]:
-            lines.append("| %s | %.1f | %s | %s | %d |" % (r["variant"], r["wall_s"], r["canary_mechanics_s"],
-                                                         r["per_batch_mean_s"], r["visitors"]["failed"]))
+            lines.append("| %s | %.1f | %s | %s | %d |" % (
+                r["variant"], r["wall_s"], r["canary_mechanics_s"], r["per_batch_mean_s"], r["visitors"]["failed"]))
         lines.append("")
     if results["staging"]:
         r = results["staging"]
