@@ -43,7 +43,8 @@ SERVER_COUNTERS = ('req_tot', 'hrsp_5xx', 'econ', 'eresp', 'wretr', 'wredis', 'c
 # Values that go up and down: a drop is not a reset and a difference means nothing.
 GAUGES = ('scur', 'qcur', 'weight')
 
-_MONTHS = dict((name, number) for number, name in enumerate(
+# Month abbreviations in log timestamps (HAProxy's and Apache's), locale-independent.
+MONTHS = dict((name, number) for number, name in enumerate(
     ('Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'), 1))
 
 # Optional prefix, then HAProxy 2.6's `option httplog` format:
@@ -185,7 +186,7 @@ def counter_delta(before, after, keys=None):
 def _accept_time(match):
     # %tr is the host's local time; mktime interprets it in the local zone (DST decided by the C library).
     hour, minute, second = (int(x) for x in match.group('hms').split(':'))
-    month = _MONTHS.get(match.group('month'))
+    month = MONTHS.get(match.group('month'))
     if month is None:
         return None
     stamp = time.mktime((int(match.group('year')), month, int(match.group('day')),
@@ -367,7 +368,7 @@ def _run(argv):
     return process.returncode, out.decode('utf-8', 'replace'), err.decode('utf-8', 'replace')
 
 
-def _tail(path, max_lines, block=1 << 16):
+def tail_lines(path, max_lines, block=1 << 16):
     """The last max_lines lines of a file, reading backwards from its end in blocks."""
     with open(path, 'rb') as f:
         f.seek(0, os.SEEK_END)
@@ -423,7 +424,7 @@ def read_log(source, since, identifier='haproxy', path=None, max_lines=200000, r
         if not path:
             raise ValidationError('log_source file needs the path of HAProxy\'s log file')
         try:
-            return _tail(path, max_lines)
+            return tail_lines(path, max_lines)
         except OSError as e:
             hint = ' (is HAProxy logging to a file through rsyslog?)' if e.errno == errno.ENOENT else ''
             raise UnavailableError('cannot read HAProxy\'s log %s: %s%s' % (path, e.strerror or e, hint))

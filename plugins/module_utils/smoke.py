@@ -32,6 +32,11 @@ class _NoRedirect(HTTPRedirectHandler):
         return None
 
 
+def direct_opener():
+    """A urllib opener that asks the node itself: no proxy (whatever http_proxy says), no redirects, no cookies."""
+    return build_opener(ProxyHandler({}), _NoRedirect())
+
+
 def http_get(url, timeout):
     """GET `url` -> (status, headers with lower-cased names, body text).
 
@@ -39,7 +44,7 @@ def http_get(url, timeout):
     directly, whatever http_proxy says) and no redirects. Connection errors and
     timeouts raise OSError (URLError is one) or http.client.HTTPException.
     """
-    opener = build_opener(ProxyHandler({}), _NoRedirect())
+    opener = direct_opener()
     request = Request(url, headers={'User-Agent': 'daylight.release smoke_check', 'Cache-Control': 'no-cache'})
     try:
         response = opener.open(request, timeout=timeout)
@@ -59,7 +64,8 @@ def http_get(url, timeout):
     return status, headers, text
 
 
-def _error_text(e):
+def error_text(e):
+    """Why a request got no answer, as a person reads it ('[Errno 111] Connection refused', 'timed out')."""
     reason = e.reason if isinstance(e, URLError) else e
     text = str(reason)
     return text if text else type(reason).__name__
@@ -111,7 +117,7 @@ def _run_check(check, base_url, expected_version, request_timeout, fetch):
     try:
         status, headers, body = fetch(base_url + check['path'], request_timeout)
     except (OSError, HTTPException) as e:
-        result['error'] = _error_text(e)
+        result['error'] = error_text(e)
     else:
         result['status'] = status
         result['version'] = headers.get(VERSION_HEADER)
