@@ -283,7 +283,7 @@ def findings(canary, baselines, min_count=DEFAULT_MIN_COUNT, ignore=DEFAULT_IGNO
                                           for f in result['new']))
     else:
         result['verdict'] = 'pass'
+        counts = (len(result['known']), len(result['rare']), min_count, len(result['ignored']))
         result['summary'] = ('pass: no error log signature new on the canary (%d known from the baseline, %d seen '
-                             'fewer than %d times, %d ignored)' % (len(result['known']), len(result['rare']),
-                                                                  min_count, len(result['ignored'])))
+                             'fewer than %d times, %d ignored)' % counts)
     return result

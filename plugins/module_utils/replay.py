@@ -451,9 +451,9 @@ def compare(results, thresholds=None, worst=10):
                         '(at most %d allowed), e.g. %s' % (new_5xx, judged, s['max_new_5xx'], examples[3]))
     ratio = mismatches / float(judged) if judged else 0.0
     if mismatches and ratio > s['max_mismatch_ratio']:
+        details = (mismatches, judged, _pct(ratio), _pct(s['max_mismatch_ratio']), examples.get(2) or examples[3])
         failures.append('the canary answered %d of %d requests (%s) in another status class than the baseline (at '
-                        'most %s allowed), e.g. %s' % (mismatches, judged, _pct(ratio), _pct(s['max_mismatch_ratio']),
-                                                        examples.get(2) or examples[3]))
+                        'most %s allowed), e.g. %s' % details)
     latency_judged = paired >= s['min_requests']
     if latency_judged:
         for q, limit in ((50, s['max_p50_increase_ms']), (95, s['max_p95_increase_ms'])):

@@ -244,7 +244,7 @@ dropped:
   type: dict
   sample: {method: 31, invalid: 0, credentials: 2, excluded: 5, over_limit: 0}
 log:
-  description: How the log was read; when it could not be, RV(requests) is empty and RV(log.error) says why.
+  description: How the log was read; when it could not be, RV(requests) is empty and C(log.error) says why.
   returned: when O(mode=sample)
   type: dict
   sample: {source: journal, read: true, lines: 1840, error: null}

@@ -51,7 +51,7 @@ options:
     type: float
   lookback_seconds:
     description:
-      - Seconds before O(since) counted separately as RV(signatures[].lookback_count), so what a baseline node
+      - Seconds before O(since) counted separately as C(signatures[].lookback_count), so what a baseline node
         logs now and then is known even when it did not log it in the window.
     type: float
     default: 3600

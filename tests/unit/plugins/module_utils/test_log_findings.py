@@ -21,8 +21,8 @@ MONTHS = ('Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 
 def stamp(epoch):
     """Apache 2.4's error log date for `epoch`, in this host's zone: 'Mon Nov 23 20:01:02.123456 2026'."""
     t = time.localtime(epoch)
-    return '%s %s %02d %02d:%02d:%02d.%06d %d' % (DAYS[t.tm_wday], MONTHS[t.tm_mon - 1], t.tm_mday, t.tm_hour,
-                                                 t.tm_min, t.tm_sec, round(epoch % 1 * 1e6), t.tm_year)
+    fields = (DAYS[t.tm_wday], MONTHS[t.tm_mon - 1], t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, round(epoch % 1 * 1e6), t.tm_year)
+    return '%s %s %02d %02d:%02d:%02d.%06d %d' % fields
 
 
 @pytest.fixture
@@ -257,8 +257,8 @@ def counts(**by_name):
                 for name, (c, b) in by_name.items())
 
 
-NAMES = {'x': SIG_X, 'y': SIG_Y, 'reload': '[mpm_prefork:notice] AH00163: Apache/<n> (Debian) configured -- resuming '
-                                          'normal operations',
+NAMES = {'x': SIG_X, 'y': SIG_Y,
+         'reload': '[mpm_prefork:notice] AH00163: Apache/<n> (Debian) configured -- resuming normal operations',
          'segv': '[core:notice] AH00052: child pid <n> exit signal Segmentation fault (<n>)',
          'deprecated': '[php:info] PHP Deprecated: strftime() is deprecated in <path> on line <n>'}
 
