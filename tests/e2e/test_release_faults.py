@@ -294,7 +294,8 @@ def test_status_shows_every_node_the_lock_and_the_last_releases(lab):
         assert re.search(r"%s: link %s, answers %s; lb1 UP, lb2 UP" % (node, re.escape(served[node]), re.escape(served[node])),
                          flat(out)), out[-3000:]
     assert "msg: free" in flat(out), out[-3000:]
-    assert "release %s completed" % history()[-1]["version"] in flat(out), out[-3000:]
+    last = history()[-1]
+    assert "release %s %s" % (last["version"], last["result"]) in flat(out), out[-3000:]
 
 
 def test_rollback_after_a_halted_release_goes_back_one_release(lab, tmp_path):
