@@ -40,3 +40,35 @@ if _ours not in list(ansible_collections.__path__):
         ansible_collections.__path__.insert(0, _ours)
     else:
         raise ImportError('cannot add %s to ansible_collections.__path__ %r' % (_ours, ansible_collections.__path__))
+
+import threading  # noqa: E402
+from http.server import HTTPServer  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def serve_http(monkeypatch):
+    """serve_http(handler_class) -> the base URL of an HTTP server on 127.0.0.1 answering with it.
+
+    Each server runs in a thread and is stopped after the test. The nodes are asked directly, so a
+    proxy in the environment must not be used: one that answers nothing is set.
+    """
+    monkeypatch.setenv('http_proxy', 'http://127.0.0.1:9')
+    monkeypatch.delenv('no_proxy', raising=False)
+    monkeypatch.delenv('NO_PROXY', raising=False)
+    running = []
+
+    def serve(handler):
+        server = HTTPServer(('127.0.0.1', 0), handler)
+        thread = threading.Thread(target=server.serve_forever, kwargs={'poll_interval': 0.05})
+        thread.daemon = True
+        thread.start()
+        running.append((server, thread))
+        return 'http://127.0.0.1:%d' % server.server_address[1]
+
+    yield serve
+    for server, thread in running:
+        server.shutdown()
+        server.server_close()
+        thread.join()

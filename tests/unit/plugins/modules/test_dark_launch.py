@@ -8,9 +8,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import re
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -22,7 +21,7 @@ from ansible_collections.daylight.release.plugins.modules import dark_launch
 class Node(object):
     """A web node answering GET and HEAD with the status routes[path] (default 200); records the paths asked."""
 
-    def __init__(self, routes=None):
+    def __init__(self, serve, routes=None):
         self.routes, self.paths = routes or {}, []
         node = self
 
@@ -47,25 +46,12 @@ class Node(object):
             def log_message(self, *args):
                 pass
 
-        self.server = HTTPServer(('127.0.0.1', 0), Handler)
-        self.url = 'http://127.0.0.1:%d' % self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={'poll_interval': 0.05})
-        self.thread.daemon = True
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
+        self.url = serve(Handler)
 
 
 @pytest.fixture
-def nodes(monkeypatch):
-    monkeypatch.setenv('http_proxy', 'http://127.0.0.1:9')  # must not be used: the nodes are asked directly
-    canary, baseline = Node(), Node()
-    yield canary, baseline
-    canary.close()
-    baseline.close()
+def nodes(serve_http):
+    return Node(serve_http), Node(serve_http)
 
 
 @pytest.fixture

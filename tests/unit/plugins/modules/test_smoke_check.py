@@ -8,8 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -25,7 +24,7 @@ OLD = (200, {'X-Release-Version': '1.0.0'}, '<h1>daylight demo app</h1>')
 class Node(object):
     """A web node answering GETs from a list of (status, headers, body); the last answer repeats."""
 
-    def __init__(self):
+    def __init__(self, serve):
         self.answers, self.paths = [OK], []
         node = self
 
@@ -45,27 +44,12 @@ class Node(object):
             def log_message(self, *args):
                 pass
 
-        self.server = HTTPServer(('127.0.0.1', 0), Handler)
-        self.url = 'http://127.0.0.1:%d' % self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={'poll_interval': 0.05})
-        self.thread.daemon = True
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
+        self.url = serve(Handler)
 
 
 @pytest.fixture
-def node(monkeypatch):
-    # The node is asked directly: a proxy in the environment must not be used.
-    monkeypatch.setenv('http_proxy', 'http://127.0.0.1:9')
-    monkeypatch.delenv('no_proxy', raising=False)
-    monkeypatch.delenv('NO_PROXY', raising=False)
-    n = Node()
-    yield n
-    n.close()
+def node(serve_http):
+    return Node(serve_http)
 
 
 @pytest.fixture
