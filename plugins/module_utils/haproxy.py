@@ -43,6 +43,14 @@ SERVER_COUNTERS = ('req_tot', 'hrsp_5xx', 'econ', 'eresp', 'wretr', 'wredis', 'c
 # Values that go up and down: a drop is not a reset and a difference means nothing.
 GAUGES = ('scur', 'qcur', 'weight')
 
+# The options of the modules that read HAProxy's per-request log (doc fragment daylight.release.haproxy_log).
+LOG_ARGUMENT_SPEC = dict(
+    log_source=dict(type='str', choices=['journal', 'file'], default='journal'),
+    log_path=dict(type='path', default='/var/log/haproxy.log'),
+    log_identifier=dict(type='str', default='haproxy'),
+    max_log_lines=dict(type='int', default=200000),
+)
+
 # Month abbreviations in log timestamps (HAProxy's and Apache's), locale-independent.
 MONTHS = dict((name, number) for number, name in enumerate(
     ('Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'), 1))

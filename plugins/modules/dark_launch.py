@@ -46,6 +46,7 @@ description:
   - The rules are the docstring of C(compare) in C(plugins/module_utils/replay.py).
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - daylight.release.haproxy_log
 attributes:
   check_mode:
     support: full
@@ -74,25 +75,6 @@ options:
     description: For O(mode=sample) without O(since), how many minutes of the log to sample, up to now.
     type: float
     default: 15
-  log_source:
-    description:
-      - Where HAProxy's log is, as for M(daylight.release.haproxy_traffic). V(journal) asks C(journalctl) for the
-        entries tagged O(log_identifier); V(file) reads the last O(max_log_lines) lines of O(log_path).
-    type: str
-    choices: [journal, file]
-    default: journal
-  log_path:
-    description: HAProxy's log file, for O(log_source=file).
-    type: path
-    default: /var/log/haproxy.log
-  log_identifier:
-    description: The syslog identifier HAProxy logs under, for O(log_source=journal).
-    type: str
-    default: haproxy
-  max_log_lines:
-    description: Read at most this many of the newest log lines.
-    type: int
-    default: 200000
   methods:
     description:
       - Request methods replayed. Only safe methods are allowed, since the log has no request bodies and the
@@ -356,7 +338,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.daylight.release.plugins.module_utils.errors import DaylightError, UnavailableError
-from ansible_collections.daylight.release.plugins.module_utils.haproxy import read_log
+from ansible_collections.daylight.release.plugins.module_utils.haproxy import LOG_ARGUMENT_SPEC, read_log
 from ansible_collections.daylight.release.plugins.module_utils.replay import (
     DEFAULT_THRESHOLDS,
     compare,
@@ -444,10 +426,7 @@ def main():
             backend=dict(type='str'),
             since=dict(type='float'),
             minutes=dict(type='float', default=15),
-            log_source=dict(type='str', choices=['journal', 'file'], default='journal'),
-            log_path=dict(type='path', default='/var/log/haproxy.log'),
-            log_identifier=dict(type='str', default='haproxy'),
-            max_log_lines=dict(type='int', default=200000),
+            **LOG_ARGUMENT_SPEC,
             methods=dict(type='list', elements='str', choices=['GET', 'HEAD', 'OPTIONS'], default=['GET', 'HEAD']),
             limit=dict(type='int', default=200),
             exclude=dict(type='list', elements='str', default=[]),

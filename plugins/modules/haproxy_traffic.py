@@ -36,6 +36,7 @@ description:
     stopped half way tells a server a release drained from one a person put in maintenance.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - daylight.release.haproxy_log
 attributes:
   check_mode:
     support: full
@@ -66,27 +67,6 @@ options:
       - Start of the window, in epoch seconds on this host's clock (for example RV(now) of an earlier run).
       - When given, the log from O(since) to now is read and RV(requests) and RV(log) are returned.
     type: float
-  log_source:
-    description:
-      - Where HAProxy's log is. C(journal) asks C(journalctl) for the entries tagged O(log_identifier)
-        since O(since); C(file) reads the last O(max_log_lines) lines of O(log_path), from its end.
-      - With C(journal) a request's time is when HAProxy logged it (its end); with C(file) it is
-        when HAProxy accepted it, read in this host's time zone.
-    type: str
-    choices: [journal, file]
-    default: journal
-  log_path:
-    description: HAProxy's log file, for O(log_source=file).
-    type: path
-    default: /var/log/haproxy.log
-  log_identifier:
-    description: The syslog identifier HAProxy logs under, for O(log_source=journal).
-    type: str
-    default: haproxy
-  max_log_lines:
-    description: Read at most this many of the newest log lines, to bound time and memory on a busy host.
-    type: int
-    default: 200000
   timeout:
     description: Seconds to wait for HAProxy's answer on the stats socket.
     type: float
@@ -238,6 +218,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.daylight.release.plugins.module_utils.errors import DaylightError, UnavailableError
 from ansible_collections.daylight.release.plugins.module_utils.haproxy import (
+    LOG_ARGUMENT_SPEC,
     log_window,
     parse_show_stat,
     read_log,
@@ -254,10 +235,7 @@ def main():
             backend=dict(type='str', required=True),
             servers=dict(type='list', elements='str'),
             since=dict(type='float'),
-            log_source=dict(type='str', choices=['journal', 'file'], default='journal'),
-            log_path=dict(type='path', default='/var/log/haproxy.log'),
-            log_identifier=dict(type='str', default='haproxy'),
-            max_log_lines=dict(type='int', default=200000),
+            **LOG_ARGUMENT_SPEC,
             timeout=dict(type='float', default=5),
             marker_dir=dict(type='path'),
         ),
