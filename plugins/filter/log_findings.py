@@ -19,7 +19,7 @@ description:
     matching O(ignore) V(ignored); none of them fail the canary.
   - With an empty O(baselines) every signature of the canary counts as not on the baseline.
 author: daylight.release maintainers (@daylight)
-positional: _input, baselines, min_count, ignore
+positional: _input, baselines, min_count, ignore, also_ignore
 options:
   _input:
     description: The registered result of M(daylight.release.log_findings) on the canary.
@@ -45,6 +45,13 @@ options:
     type: list
     elements: str
     default: ['\bAH0(?:0094|0163|0169|0171|0493|0558)\b']
+  also_ignore:
+    description:
+      - More patterns, as O(ignore), ignored on top of O(ignore); with the default O(ignore), Apache's reload
+        lines stay ignored.
+    type: list
+    elements: str
+    default: []
 """
 
 EXAMPLES = r"""
@@ -113,14 +120,16 @@ def _signatures(name, result):
     return result['signatures']
 
 
-def new_log_findings(canary, baselines, min_count=DEFAULT_MIN_COUNT, ignore=None):
+def new_log_findings(canary, baselines, min_count=DEFAULT_MIN_COUNT, ignore=None, also_ignore=None):
     if isinstance(baselines, (str, dict)) or not isinstance(baselines, (list, tuple)):
         raise AnsibleFilterError('new_log_findings: baselines must be a list of registered log_findings results, '
                                  'got %r' % (baselines,))
+    if also_ignore is not None and not isinstance(also_ignore, (list, tuple)):
+        raise AnsibleFilterError('new_log_findings: also_ignore must be a list of regular expressions, got %r' % (also_ignore,))
     baseline_signatures = [_signatures('baseline #%d' % number, result) for number, result in enumerate(baselines, 1)]
     try:
         return findings(_signatures('canary', canary), baseline_signatures, min_count,
-                        DEFAULT_IGNORE if ignore is None else ignore)
+                        list(DEFAULT_IGNORE if ignore is None else ignore) + list(also_ignore or []))
     except DaylightError as e:
         raise AnsibleFilterError('new_log_findings: %s' % e)
 

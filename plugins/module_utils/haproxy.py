@@ -111,6 +111,8 @@ def _counters(row, backend):
     result['status'] = row.get('status', '')
     result['weight'] = _int(row, 'weight', backend)
     result['check_status'] = row.get('check_status', '')
+    # ip:port the load balancer sends the server's requests to: the dark launch asks the node there.
+    result['addr'] = row.get('addr', '')
     return result
 
 
@@ -119,7 +121,8 @@ def server_table(rows, backend):
 
     :returns: {'backend': {...}, 'servers': {svname: {...}}}; each dict has the
         SERVER_COUNTERS as ints (an empty column is 0), plus status (str),
-        weight (int) and check_status (str).
+        weight (int), check_status (str) and addr (str, ip:port; empty
+        for the backend row).
     :raises ValidationError: the backend is not in the rows; the message lists
         the backends that are.
     """

@@ -155,19 +155,20 @@ backend:
   returned: always
   type: dict
   sample: {req_tot: 1840, hrsp_5xx: 2, econ: 0, eresp: 0, wretr: 0, wredis: 0, chkdown: 0, scur: 3, qcur: 0,
-           status: UP, weight: 3, check_status: ""}
+           status: UP, weight: 3, check_status: "", addr: ""}
 servers:
   description:
     - Server name to its counters and state, for every server of the backend.
     - C(req_tot), C(hrsp_5xx), C(econ), C(eresp), C(wretr), C(wredis) and C(chkdown) are cumulative since
       HAProxy started; C(scur) and C(qcur) are current sessions and queued requests; an empty column is 0.
     - C(status) is HAProxy's state (C(UP), C(DOWN), C(MAINT), C(DRAIN), C(UP 1/3), ...), C(weight) the
-      effective weight and C(check_status) the last health check's result (C(L7OK), C(L4CON), ...).
+      effective weight, C(check_status) the last health check's result (C(L7OK), C(L4CON), ...) and C(addr)
+      the address HAProxy sends the server's requests to (C(10.89.0.5:80)).
   returned: always
   type: dict
   sample:
     web1: {req_tot: 612, hrsp_5xx: 2, econ: 0, eresp: 0, wretr: 0, wredis: 0, chkdown: 0, scur: 1, qcur: 0,
-           status: UP, weight: 1, check_status: L7OK}
+           status: UP, weight: 1, check_status: L7OK, addr: "10.89.0.5:80"}
 requests:
   description:
     - Per server (only O(servers) when given), the requests HAProxy logged from O(since) to RV(now).

@@ -46,6 +46,18 @@ def test_min_count_and_ignore(min_count, ignore, verdict):
     assert new_log_findings(canary, [result('web2')], min_count, ignore)['verdict'] == verdict
 
 
+def test_also_ignore_adds_to_the_default():
+    canary = result('web1', x=(3, 0), reload=(2, 0))
+    findings = new_log_findings(canary, [result('web2')], 2, None, ['Undefined variable \\$x'])
+    assert findings['verdict'] == 'pass'
+    assert [f['signature'] for f in findings['ignored']] == [SIG_X, RELOAD]
+
+
+def test_also_ignore_must_be_a_list():
+    with pytest.raises(AnsibleFilterError, match='also_ignore must be a list of regular expressions'):
+        new_log_findings(result('web1'), [result('web2')], 2, None, 'PHP Deprecated')
+
+
 @pytest.mark.parametrize('canary, baselines, min_count, message', [
     ({'failed': True, 'msg': 'cannot read the error log /x'}, [], 2, 'log_findings failed on the canary: cannot read'),
     (result('web1'), [{'skipped': True}], 2, r'the baseline #1 must be the registered result of '

@@ -30,13 +30,13 @@ from ansible_collections.daylight.release.plugins.module_utils.haproxy import (
 )
 
 # Columns cut down; HAProxy ends each line with a comma. `www` is a frontend, `stats` a listen section.
-SHOW_STAT = """# pxname,svname,qcur,scur,econ,eresp,wretr,wredis,status,weight,chkdown,check_status,hrsp_5xx,req_tot,
-www,FRONTEND,,3,,,,,OPEN,,,,2,120,
-web,web1,0,1,0,1,2,1,UP,1,0,L7OK,1,70,
-web,web2,,0,,,,,MAINT,1,3,L4CON,0,48,
-web,BACKEND,0,1,0,1,2,1,UP,1,0,,1,118,
-stats,FRONTEND,,0,,,,,OPEN,,,,0,5,
-stats,BACKEND,0,0,0,0,0,0,UP,0,0,,0,0,
+SHOW_STAT = """# pxname,svname,qcur,scur,econ,eresp,wretr,wredis,status,weight,chkdown,check_status,hrsp_5xx,req_tot,addr,
+www,FRONTEND,,3,,,,,OPEN,,,,2,120,,
+web,web1,0,1,0,1,2,1,UP,1,0,L7OK,1,70,10.89.0.5:80,
+web,web2,,0,,,,,MAINT,1,3,L4CON,0,48,10.89.0.6:8080,
+web,BACKEND,0,1,0,1,2,1,UP,1,0,,1,118,,
+stats,FRONTEND,,0,,,,,OPEN,,,,0,5,,
+stats,BACKEND,0,0,0,0,0,0,UP,0,0,,0,0,,
 
 """
 
@@ -76,8 +76,9 @@ def test_server_table_ints_and_empty_columns():
     assert sorted(table['servers']) == ['web1', 'web2']
     assert table['servers']['web1'] == {
         'req_tot': 70, 'hrsp_5xx': 1, 'econ': 0, 'eresp': 1, 'wretr': 2, 'wredis': 1, 'chkdown': 0,
-        'scur': 1, 'qcur': 0, 'status': 'UP', 'weight': 1, 'check_status': 'L7OK'}
+        'scur': 1, 'qcur': 0, 'status': 'UP', 'weight': 1, 'check_status': 'L7OK', 'addr': '10.89.0.5:80'}
     web2 = table['servers']['web2']
+    assert web2['addr'] == '10.89.0.6:8080' and table['backend']['addr'] == ''
     assert (web2['qcur'], web2['econ'], web2['chkdown'], web2['status'], web2['check_status']) == (0, 0, 3, 'MAINT', 'L4CON')
     assert table['backend']['req_tot'] == 118 and table['backend']['check_status'] == ''
     assert set(SERVER_COUNTERS) < set(table['backend'])

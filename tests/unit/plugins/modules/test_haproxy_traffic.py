@@ -56,7 +56,7 @@ SHOW_STAT = '\n'.join([
 ])
 
 WEB1 = {'req_tot': 1200, 'hrsp_5xx': 2, 'econ': 0, 'eresp': 1, 'wretr': 2, 'wredis': 1, 'chkdown': 0,
-        'scur': 1, 'qcur': 0, 'status': 'UP', 'weight': 1, 'check_status': 'L7OK'}
+        'scur': 1, 'qcur': 0, 'status': 'UP', 'weight': 1, 'check_status': 'L7OK', 'addr': '10.89.0.11:80'}
 
 
 class StatsSocket(object):
