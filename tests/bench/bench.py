@@ -33,7 +33,7 @@ sys.path.insert(0, HERE)
 
 import phases  # noqa: E402
 import plot  # noqa: E402
-from loadgen import Load  # noqa: E402
+from loadgen import MIXED_PATHS, Load  # noqa: E402
 from release_under_load import NO_LOAD, package, playbook, served_versions, variant_package, web_nodes  # noqa: E402
 
 BASE = "2.0.0"
@@ -99,7 +99,8 @@ def measure_phases(nodes, batch, out_dir, tag, env=None, variant=""):
     base_pkg, pkg = package(BASE), package(version)
     put_on(BASE, base_pkg)
     timeline = os.path.join(out_dir, "timeline-%d-nodes-batch-%s.jsonl" % (nodes, label))
-    with Load(rate=RATE) as load:
+    # Several pages, as visitors do: the canary's dark launch replays what the load balancers logged.
+    with Load(rate=RATE, paths=MIXED_PATHS) as load:
         time.sleep(3)
         rc, out, seconds = release(version, pkg, "-e", json.dumps({"release_batch_size": batch}), timeline=timeline,
                                    env=env)
@@ -228,14 +229,15 @@ def summary(results):
                  results["host"], os.cpu_count(), results["connection"]), ""]
     if results["phases"]:
         lines += ["## Phases (from task timestamps)", "",
-                  "| Web nodes | Batch | Wall s | Preflight | Staging | Pre migr. | Canary mechanics | Canary watch "
-                  "| Batches | Per batch (mean) | Failed | Mixed | Stale |",
-                  "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+                  "| Web nodes | Batch | Wall s | Preflight | Staging | Pre migr. | Canary mechanics | of which dark launch "
+                  "| Canary watch | Batches | Per batch (mean) | Failed | Mixed | Stale |",
+                  "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for r in results["phases"]:
             p = r["phases"]
             canary = next((b for b in p["batches"] if b["kind"] == "canary"), {})
             cells = [r["nodes"], r["batch_size"], r["wall_s"], p["preflight"], p["staging"], p["migrations"]["pre"],
-                     r["canary_mechanics_s"], canary.get("canary_watch"), len(r["per_batch_s"]), r["per_batch_mean_s"],
+                     r["canary_mechanics_s"], canary.get("dark_launch"), canary.get("canary_watch"),
+                     len(r["per_batch_s"]), r["per_batch_mean_s"],
                      r["visitors"]["failed"], r["visitors"]["mixed_version"], r["visitors"]["stale"]]
             text = ["-" if c is None else ("%.1f" % c if isinstance(c, float) else str(c)) for c in cells]
             lines.append("| %s |" % " | ".join(text))

@@ -46,7 +46,7 @@ PLAY_RULES = (
 # comes from, never by its module: drain.yml and enable.yml stay the steps whatever module they use.
 # Tasks of the turn itself (set_fact, the marker, the include tasks) belong to no step; they count
 # in the batch's total only.
-STEPS = ('drain', 'swap_reload', 'smoke', 'enable', 'canary_watch', 'put_back')
+STEPS = ('drain', 'swap_reload', 'smoke', 'dark_launch', 'enable', 'canary_watch', 'put_back')
 STEP_FILES = {
     ('haproxy_backend', 'drain.yml'): 'drain',
     ('haproxy_backend', 'enable.yml'): 'enable',
@@ -58,6 +58,9 @@ STEP_ROLES = {
 }
 # A failed turn puts the node back (swap back, smoke, enable): that is not the turn's swap or enable.
 PUT_BACK = ('release_node', '_put_back.yml')
+# The dark_launch role is the dark launch inside the node's turn; after the live window its error log
+# check (the findings entry point, included by the playbook) is part of judging the window.
+SWITCH = ('release_node', 'switch.yml')
 
 LABELS = (
     ('preflight', 'Preflight'),
@@ -74,6 +77,7 @@ STEP_LABELS = (
     ('drain', 'Drain'),
     ('swap_reload', 'Swap+reload'),
     ('smoke', 'Smoke'),
+    ('dark_launch', 'Dark launch'),
     ('enable', 'Enable'),
     ('canary_watch', 'Canary watch'),
     ('put_back', 'Put back'),
@@ -121,6 +125,8 @@ def task_step(row):
     if PUT_BACK in [_file_parts(path) for path in [row.get('path')] + list(row.get('includes') or [])]:
         return 'put_back'
     role = _role(row)
+    if role == 'dark_launch':
+        return 'dark_launch' if SWITCH in [_file_parts(path) for path in row.get('includes') or []] else 'canary_watch'
     step = STEP_FILES.get((role, _file_parts(row.get('path'))[1]))
     return step or STEP_ROLES.get(role)
 
@@ -244,8 +250,9 @@ def markdown(result):
         lines.append('| %s | %s |' % (play, _seconds(seconds)))
     lines.append('| **Total** | **%s** |' % _seconds(result['total']))
 
+    # The put back and the dark launch only when a batch had one.
     steps = [(key, label) for key, label in STEP_LABELS
-             if key != 'put_back' or any(batch.get('put_back') is not None for batch in result['batches'])]
+             if key not in ('put_back', 'dark_launch') or any(batch.get(key) is not None for batch in result['batches'])]
     lines += ['', '| Batch | Nodes | %s | Total |' % ' | '.join(label for dummy, label in steps),
               '| --- | --- | %s ---: |' % ('---: | ' * len(steps))]
     for name, batch in _numbered(result):

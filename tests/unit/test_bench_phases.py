@@ -226,7 +226,7 @@ def test_the_release_phases_are_measured_from_the_task_lines():
     assert canary == {
         'kind': 'canary', 'batch': 1, 'nodes': ['web1'],
         'drain': pytest.approx(6.0), 'swap_reload': pytest.approx(3.0), 'smoke': pytest.approx(2.5),
-        'enable': pytest.approx(4.5), 'canary_watch': pytest.approx(31.5), 'put_back': None,
+        'enable': pytest.approx(4.5), 'dark_launch': None, 'canary_watch': pytest.approx(31.5), 'put_back': None,
         # meta, include, the turn, group_by, include, the watch, add_host
         'total': pytest.approx(0.5 + 0.5 + TURN + 0.5 + 0.5 + CANARY_WATCH + 0.5),
     }
@@ -234,7 +234,7 @@ def test_the_release_phases_are_measured_from_the_task_lines():
     assert first == {
         'kind': 'batch', 'batch': 1, 'nodes': ['web2'],
         'drain': pytest.approx(6.0), 'swap_reload': pytest.approx(3.0), 'smoke': pytest.approx(2.5),
-        'enable': pytest.approx(4.5), 'canary_watch': None, 'put_back': None,
+        'enable': pytest.approx(4.5), 'dark_launch': None, 'canary_watch': None, 'put_back': None,
         'total': pytest.approx(0.5 + 0.5 + TURN + 0.5),
     }
     # Two nodes side by side are one wall-clock span (web3's first start to web4's last end), not a sum.
@@ -243,7 +243,7 @@ def test_the_release_phases_are_measured_from_the_task_lines():
         'kind': 'batch', 'batch': 2, 'nodes': ['web3', 'web4'],
         'drain': pytest.approx(6.0 + 5 * 0.25), 'swap_reload': pytest.approx(3.0 + 3 * 0.25),
         'smoke': pytest.approx(2.5 + 0.25), 'enable': pytest.approx(4.5 + 4 * 0.25), 'canary_watch': None,
-        'put_back': None, 'total': pytest.approx(0.5 + 0.5 + TURN + 0.5 + 26 * 0.25),
+        'dark_launch': None, 'put_back': None, 'total': pytest.approx(0.5 + 0.5 + TURN + 0.5 + 26 * 0.25),
     }
 
     gaps = 2.0 * 4 + 1.0 + 2.0 + 1.0 + 2.0 * 4  # between the plays and batches: not in any phase
@@ -285,6 +285,12 @@ def test_a_failed_turn_puts_the_node_back_outside_its_swap_and_enable():
     ('daylight.release.canary_analysis', ROLES + '/canary_analysis/tasks/_poll.yml:6', [], 'canary_watch'),
     ('daylight.release.release_node', SWITCH + ':40', [], None),
     ('daylight.release.release_node', PUT_BACK + ':5', [], 'put_back'),
+    # The dark launch in the node's turn, and its error log check after the live window (part of the watch).
+    ('daylight.release.dark_launch', ROLES + '/dark_launch/tasks/main.yml:20', [SWITCH + ':60', PLAYBOOK + ':280'],
+     'dark_launch'),
+    ('daylight.release.dark_launch', ROLES + '/dark_launch/tasks/findings.yml:9', [SWITCH + ':60', PLAYBOOK + ':280'],
+     'dark_launch'),
+    ('daylight.release.dark_launch', ROLES + '/dark_launch/tasks/findings.yml:9', [PLAYBOOK + ':310'], 'canary_watch'),
     ('daylight.release.haproxy_backend', ROLES + '/haproxy_backend/tasks/enable.yml:9', [PUT_BACK + ':40'], 'put_back'),
     (None, PLAYBOOK + ':20', [], None),
     (None, None, [], None),
