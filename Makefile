@@ -80,6 +80,10 @@ unit: venv collection
 sanity: venv
 	tests/sanity/run.sh
 
+# The built artifact installed alone: ansible-doc, playbooks by collection name, ansible-builder create.
+integration: venv
+	pytest tests/integration
+
 molecule: deps venv collection
 	lab/lab.sh image
 	molecule test -s web_node
@@ -91,7 +95,7 @@ e2e: deps venv collection
 	$(MAKE) lab
 	pytest tests/e2e --durations=20
 
-test: lint unit sanity molecule e2e
+test: lint unit sanity integration molecule e2e
 
 clean: lab-down
 	rm -rf .build build $(VENV)

@@ -24,6 +24,10 @@ START = "2.0.0"
 # For the tests whose subject is not the canary's verdict: the shortest window the lab allows
 # (5 s; 100 requests is about what the canary gets at 60 requests/s in 5 s).
 SHORT_WINDOW = ("-e", '{"canary_analysis_min_requests": 100}')
+# The waits on a frozen load balancer (its log read, the enable, one socket command) cut short:
+# they time out either way.
+FROZEN_LB_WAITS = ("-e", json.dumps({"dark_launch_sample_timeout": 5, "haproxy_backend_enable_timeout": 5,
+                                     "haproxy_backend_command_timeout": 3}))
 # Only visitors (through a load balancer) see the fault; the smoke test asks from 127.0.0.1.
 VISITOR = "($_SERVER['REMOTE_ADDR'] ?? '') !== '127.0.0.1'"
 
@@ -210,10 +214,7 @@ def test_controller_killed_after_a_swap_then_rerun_converges(lab, tmp_path):
     version, started = "2.7.0-killed", time.monotonic()
     pkg = _broken_package(tmp_path, version, "false")
     with Load(rate=60) as load:
-        # The waits on the frozen lb2 (its log read, the enable) cut short: they time out either way.
-        proc = _start(version, pkg, *SHORT_WINDOW, "-e", json.dumps({"dark_launch_sample_timeout": 5,
-                                                                      "haproxy_backend_enable_timeout": 5,
-                                                                      "haproxy_backend_command_timeout": 3}))
+        proc = _start(version, pkg, *SHORT_WINDOW)
         deadline = time.monotonic() + 180
         while not any(_link(n).endswith("/" + version) for n in lab) and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -238,10 +239,7 @@ def test_controller_killed_during_a_drain_then_rerun_converges(lab, tmp_path):
     version, started = "2.7.1-killed-draining", time.monotonic()
     pkg = _broken_package(tmp_path, version, "false")
     with Load(rate=60) as load:
-        # The waits on the frozen lb2 (its log read, the enable) cut short: they time out either way.
-        proc = _start(version, pkg, *SHORT_WINDOW, "-e", json.dumps({"dark_launch_sample_timeout": 5,
-                                                                      "haproxy_backend_enable_timeout": 5,
-                                                                      "haproxy_backend_command_timeout": 3}))
+        proc = _start(version, pkg, *SHORT_WINDOW)
         deadline, draining = time.monotonic() + 180, None
         while draining is None and time.monotonic() < deadline:
             states = lb_states("web").get("lb1", {})
@@ -269,10 +267,7 @@ def test_load_balancer_paused_mid_release_then_rerun_converges(lab, tmp_path):
     load = Load(rate=60, port=lb1[1], stats_port=lb1[2])  # through lb1 only: lb2 is the one frozen
     try:
         load.start()
-        # The waits on the frozen lb2 (its log read, the enable) cut short: they time out either way.
-        proc = _start(version, pkg, *SHORT_WINDOW, "-e", json.dumps({"dark_launch_sample_timeout": 5,
-                                                                      "haproxy_backend_enable_timeout": 5,
-                                                                      "haproxy_backend_command_timeout": 3}))
+        proc = _start(version, pkg, *SHORT_WINDOW, *FROZEN_LB_WAITS)
         deadline = time.monotonic() + 180
         while not any(_link(n).endswith("/" + version) for n in lab) and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -351,3 +346,25 @@ def test_rollback_after_a_halted_release_goes_back_one_release(lab, tmp_path):
     assert_estate(previous, out)
     assert history()[-1]["action"] == "rollback" and history()[-1]["result"] == "completed"
     assert os.path.exists(package(START))
+
+
+def test_the_built_artifact_releases_like_the_tree(lab, tmp_path):
+    """The collection as an estate gets it: built, installed alone (no path to this checkout), and
+    `ansible-playbook daylight.release.release` releasing the demo app on the lab."""
+    subprocess.run(["ansible-galaxy", "collection", "build", "--force", "--output-path", str(tmp_path)], cwd=ROOT,
+                   check=True, capture_output=True)
+    collections = tmp_path / "collections"
+    # --force: ansible.cfg's collections path holds this checkout already, so without it install does nothing.
+    subprocess.run(["ansible-galaxy", "collection", "install", "--no-deps", "--force", "-p", str(collections),
+                    *[str(p) for p in tmp_path.glob("daylight-release-*.tar.gz")]], check=True, capture_output=True)
+    only_the_artifact = {"ANSIBLE_COLLECTIONS_PATH": str(collections)}
+    listed = subprocess.run(["ansible-galaxy", "collection", "list", "daylight.release", "--format", "json"],
+                            capture_output=True, text=True, check=True, env=dict(os.environ, **only_the_artifact))
+    assert list(json.loads(listed.stdout)) == [str(collections / "ansible_collections")], listed.stdout
+    version = "2.9.0-from-the-artifact"
+    rc, out = playbook("daylight.release.release", "-e", json.dumps({
+        "release_version": version, "release_package": _broken_package(tmp_path, version, "false")}), *NO_LOAD,
+        env=only_the_artifact)[:2]
+    assert rc == 0, out[-3000:]
+    assert_estate(version, out)
+    assert history()[-1]["version"] == version and history()[-1]["result"] == "completed"
