@@ -90,6 +90,13 @@ def test_release_then_status_run_as_awx_runs_them(lab, tmp_path):
     assert (status, rc) == ("successful", 0), [e.get("stdout") for e in events][-20:]
     done = stats(events)
     assert not done["failures"] and not done["dark"] and set(done["changed"]) >= set(web_nodes())
+    # The release report, as AWX shows it among the job's artifacts, and as the controller keeps it.
+    report = done["artifact_data"]["daylight_release_report"]
+    assert (report["version"], report["result"]) == (version, "completed"), report
+    assert set(report["nodes"]) == set(web_nodes()) and report["canary"]["live_window"].startswith("pass"), report
+    kept = os.path.join(os.path.expanduser("~"), ".daylight-release", "reports", "%s-%s" % (version, report["run"]))
+    assert json.load(open(kept + ".json")) == report
+    assert "# Release %s: completed" % version in open(kept + ".md").read()
     assert_estate(version)
     assert history()[-1]["version"] == version and history()[-1]["result"] == "completed"
 

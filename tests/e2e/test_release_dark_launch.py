@@ -57,6 +57,7 @@ def test_a_page_the_smoke_test_does_not_ask_for_is_stopped_before_any_visitor(la
     assert "dark launch" in text and "GET /features.php" in text and "canary 500" in text, out[-3000:]
     canary = re.search(r"failed on (web\d+)", text)
     assert canary and "%s is on %s and enabled" % (canary.group(1), START) in text, out[-3000:]
+    assert "Next: fix the release and release it again, or stay on %s" % START in text, out[-3000:]
     report = load.report(START, version)
     # Stopped while drained: no visitor was ever answered by the new release, and none failed.
     assert _visitors_on(report, version) == [] and report.failed() == [], report.summary()

@@ -279,6 +279,7 @@ def test_load_balancer_paused_mid_release_then_rerun_converges(lab, tmp_path):
     # Stopped, named what it could not restore, gave the lock back, and left the nodes enabled on lb1.
     assert re.search(r"release %s stopped" % re.escape(version), flat(out)), out[-3000:]
     assert "on lb2" in flat(out), out[-3000:]
+    assert "Next: once the cause is fixed, run the same release again" in flat(out), out[-3000:]
     assert share(".lock") is None
     assert all(s.startswith("UP") for s in lb_states("web")["lb1"].values()), lb_states("web")
     assert history()[-1]["result"] == "stopped"
