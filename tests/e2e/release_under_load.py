@@ -31,6 +31,9 @@ PACKAGES = os.path.join(ROOT, "build", "packages")
 # A release without load says so: with no traffic the canary is inconclusive and stops. Nothing
 # to wait for either: the window closes at its shortest (the lab's 5 s minimum).
 NO_LOAD = ("-e", '{"canary_analysis_proceed_on_inconclusive": true, "canary_analysis_max_seconds": 5}')
+# For tests whose subject is the live canary window, or the load balancers' health checks: a fault
+# that visitors meet would be stopped by the dark launch first (tests/e2e/test_release_dark_launch.py).
+NO_DARK_LAUNCH = ("-e", '{"release_dark_launch": false}')
 
 
 def package(version):

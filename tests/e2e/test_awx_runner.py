@@ -64,9 +64,13 @@ def runner_env():
 
 def artifacts(pdd):
     """(status, rc, events) of the only job in the private data directory."""
-    jobs = glob.glob(str(pdd / "artifacts" / "*"))
-    assert len(jobs) == 1, jobs
-    job = jobs[0]
+    # `run` writes artifacts/<job id>/; `process` (after transmit | worker) writes artifacts/ itself.
+    if os.path.exists(str(pdd / "artifacts" / "status")):
+        job = str(pdd / "artifacts")
+    else:
+        jobs = glob.glob(str(pdd / "artifacts" / "*"))
+        assert len(jobs) == 1, jobs
+        job = jobs[0]
     status = open(os.path.join(job, "status")).read().strip()
     rc = int(open(os.path.join(job, "rc")).read().strip())
     events = [json.load(open(path)) for path in sorted(glob.glob(os.path.join(job, "job_events", "*.json")))]
@@ -93,7 +97,9 @@ def test_release_then_status_run_as_awx_runs_them(lab, tmp_path):
     # The release report, as AWX shows it among the job's artifacts, and as the controller keeps it.
     report = done["artifact_data"]["daylight_release_report"]
     assert (report["version"], report["result"]) == (version, "completed"), report
-    assert set(report["nodes"]) == set(web_nodes()) and report["canary"]["live_window"].startswith("pass"), report
+    assert set(report["nodes"]) == set(web_nodes()) and report["canary"]["node"] in web_nodes(), report
+    # No load here: the dark launch replays what the logs hold, the live window goes on without a verdict.
+    assert report["canary"]["dark_launch"] and report["canary"]["live_window"].startswith("inconclusive"), report
     kept = os.path.join(os.path.expanduser("~"), ".daylight-release", "reports", "%s-%s" % (version, report["run"]))
     assert json.load(open(kept + ".json")) == report
     assert "# Release %s: completed" % version in open(kept + ".md").read()

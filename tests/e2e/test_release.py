@@ -13,7 +13,7 @@ import pytest
 
 from loadgen import Load
 from test_migrations import sql
-from release_under_load import (NO_LOAD, ROOT, lb_states, package, playbook, recap, release, release_under_load,
+from release_under_load import (NO_DARK_LAUNCH, NO_LOAD, ROOT, lb_states, package, playbook, recap, release, release_under_load,
                                 served_versions, variant_package, web_nodes)
 
 OLD, NEW = "1.0.0", "2.0.0"
@@ -176,7 +176,7 @@ def test_node_failing_the_load_balancers_health_checks_goes_back(lab, tmp_path):
     """The smoke test (from the node itself) passes, HAProxy's checks (from the load balancer) fail: DOWN, so back."""
     version = "2.2.5-checks-fail"
     pkg = _broken_package(tmp_path, version, "($_SERVER['REMOTE_ADDR'] ?? '') !== '127.0.0.1'", every_page=True)
-    rc, out = release(version, pkg, "-e", "haproxy_backend_enable_timeout=5", *NO_LOAD)[:2]
+    rc, out = release(version, pkg, "-e", "haproxy_backend_enable_timeout=5", *NO_LOAD, *NO_DARK_LAUNCH)[:2]
     assert rc != 0
     flat = " ".join(out.split())
     assert "release %s rolled back" % version in flat and "is still DOWN on this load balancer" in flat, out[-3000:]
@@ -200,7 +200,7 @@ def test_canary_failing_live_traffic_stops_the_release(lab, tmp_path):
     version = "2.3.0-visitors-broken"
     pkg = _broken_package(tmp_path, version, "($_SERVER['REMOTE_ADDR'] ?? '') !== '127.0.0.1'")
     with Load(rate=60) as load:
-        rc, out = release(version, pkg)[:2]
+        rc, out = release(version, pkg, *NO_DARK_LAUNCH)[:2]
     report = load.report(NEW, version)
     flat = " ".join(out.split())
     assert rc != 0

@@ -6,19 +6,17 @@ to Apache's error log, and what visitors saw is measured by the load generator t
 balancers. Each test asserts the final state (versions, load balancers, lock, history).
 """
 
-import json
 import re
 import time
 
 import pytest
 
 from loadgen import MIXED_PATHS, Load
-from release_under_load import release, served_versions, variant_package, web_nodes
+from release_under_load import NO_DARK_LAUNCH, release, served_versions, variant_package, web_nodes
 from test_release import NO_LOAD
 from test_release_faults import START, assert_estate, flat, history, lab_on_start, record
 
 RATE = 60
-NO_DARK_LAUNCH = ("-e", json.dumps({"release_dark_launch": False}))
 
 
 @pytest.fixture

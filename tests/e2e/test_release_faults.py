@@ -17,7 +17,7 @@ import time
 import pytest
 
 from loadgen import MIXED_PATHS, Load, discover_load_balancers
-from release_under_load import ROOT, lb_states, package, playbook, release, served_versions, web_nodes
+from release_under_load import NO_DARK_LAUNCH, ROOT, lb_states, package, playbook, release, served_versions, web_nodes
 from test_release import NO_LOAD, _broken_package
 
 START = "2.0.0"
@@ -136,7 +136,7 @@ def test_canary_failing_2_percent_of_visitors_is_stopped(lab, tmp_path):
     # 0.5-point margin over the allowed increase that a 500-request window misses about 1 time in 10.)
     pkg = _broken_package(tmp_path, version, "%s && mt_rand(1, 100) <= 2" % VISITOR, every_page=True)
     with Load(rate=90) as load:
-        rc, out = release(version, pkg, "-e", "canary_analysis_min_requests=500")[:2]
+        rc, out = release(version, pkg, "-e", "canary_analysis_min_requests=500", *NO_DARK_LAUNCH)[:2]
     assert rc != 0
     canary, report = _stopped_at_the_canary(version, out, load, lab)
     assert "errors" in flat(out), out[-3000:]
@@ -150,7 +150,7 @@ def test_canary_400_ms_slower_is_stopped(lab, tmp_path):
     # Every page a visitor asks for answers 400 ms later: the median moves by 400 ms.
     pkg = _broken_package(tmp_path, version, "%s && usleep(400000) === null && false" % VISITOR, every_page=True)
     with Load(rate=60) as load:
-        rc, out = release(version, pkg)[:2]
+        rc, out = release(version, pkg, *NO_DARK_LAUNCH)[:2]
     assert rc != 0
     _canary, report = _stopped_at_the_canary(version, out, load, lab)
     assert "median" in flat(out) or "p50" in flat(out), out[-3000:]
