@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible_collections.daylight.release.plugins.module_utils.toggle_bands import normalize
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 AWX = yaml.safe_load(open(os.path.join(ROOT, "playbooks", "awx", "job_templates.yml")))
@@ -204,6 +205,8 @@ def test_the_toggles_textarea_example_is_a_valid_answer():
     json.loads(example)
     options = role_options(playbook_text(toggles["playbook"]))
     assert check_against_spec("feature_toggles_features", options["feature_toggles_features"][1], example) == []
+    # And the bands in it are ones toggle_bands accepts (it raises on a bad band set).
+    assert normalize(json.loads(example))
 
 
 def test_the_workflow_runs_status_when_the_release_fails():
