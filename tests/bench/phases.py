@@ -23,44 +23,21 @@ __metaclass__ = type
 
 import json
 import os
-import re
 import sys
 
-# The plays of playbooks/release.yml, by what their names say (the first match wins). Plays that
-# match none (a rollback's "Choose the release to go back to") land in "other".
-# tests/unit/test_bench_phases.py checks every play of playbooks/release.yml matches its rule.
-PLAY_RULES = (
-    ('preflight', re.compile(r'^check the request', re.I)),
-    ('lock_and_inspect', re.compile(r'\brelease lock\b', re.I)),
-    ('staging', re.compile(r'^stage the release', re.I)),
-    ('pre_migrations', re.compile(r'\bpre migrations\b', re.I)),
-    ('resume', re.compile(r'\binterrupted run\b', re.I)),
-    ('canary', re.compile(r'^release the canary', re.I)),
-    ('batch', re.compile(r'^roll the release', re.I)),
-    ('post_migrations', re.compile(r'\bpost migrations\b', re.I)),
-    ('return', re.compile(r'\bswitched nodes go back\b|^return the switched nodes', re.I)),
-    ('report', re.compile(r'^report the release', re.I)),
-)
+# The play and step rules are the collection's own (the progress callback uses them too).
+_COLLECTIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                            '.build', 'collections')
+if _COLLECTIONS not in sys.path:
+    sys.path.insert(0, _COLLECTIONS)
 
-# The steps of a node's turn (roles/release_node/tasks/switch.yml), by the role and the file a task
-# comes from, never by its module: drain.yml and enable.yml stay the steps whatever module they use.
-# Tasks of the turn itself (set_fact, the marker, the include tasks) belong to no step; they count
-# in the batch's total only.
-STEPS = ('drain', 'swap_reload', 'smoke', 'dark_launch', 'enable', 'canary_watch', 'put_back')
-STEP_FILES = {
-    ('haproxy_backend', 'drain.yml'): 'drain',
-    ('haproxy_backend', 'enable.yml'): 'enable',
-}
-STEP_ROLES = {
-    'apache_docroot': 'swap_reload',
-    'smoke_test': 'smoke',
-    'canary_analysis': 'canary_watch',
-}
-# A failed turn puts the node back (swap back, smoke, enable): that is not the turn's swap or enable.
-PUT_BACK = ('release_node', '_put_back.yml')
-# The dark_launch role is the dark launch inside the node's turn; after the live window its error log
-# check (the findings entry point, included by the playbook) is part of judging the window.
-SWITCH = ('release_node', 'switch.yml')
+from ansible_collections.daylight.release.plugins.module_utils.release_steps import (  # noqa: E402
+    STEP_LABELS,
+    STEPS,
+    play_kind,
+    span as _span,
+    task_step,
+)
 
 LABELS = (
     ('preflight', 'Preflight'),
@@ -72,15 +49,6 @@ LABELS = (
     ('post_migrations', 'Post migrations'),
     ('return', 'Return switched nodes'),
     ('report', 'Report'),
-)
-STEP_LABELS = (
-    ('drain', 'Drain'),
-    ('swap_reload', 'Swap+reload'),
-    ('smoke', 'Smoke'),
-    ('dark_launch', 'Dark launch'),
-    ('enable', 'Enable'),
-    ('canary_watch', 'Canary watch'),
-    ('put_back', 'Put back'),
 )
 
 
@@ -97,45 +65,6 @@ def load(path):
                 break
             raise ValueError('%s line %d is not JSON: %r' % (path, number, line[:200]))
     return records
-
-
-def play_kind(name):
-    for kind, pattern in PLAY_RULES:
-        if pattern.search((name or '').strip()):
-            return kind
-    return 'other'
-
-
-def _file_parts(path):
-    """('role', 'file.yml') for '.../roles/role/tasks/file.yml:12', else (None, basename)."""
-    if not path:
-        return None, None
-    path = re.sub(r':\d+$', '', path)
-    parts = path.replace('\\', '/').split('/')
-    role = parts[-3] if len(parts) >= 3 and parts[-2] == 'tasks' else None
-    return role, parts[-1]
-
-
-def _role(row):
-    return (row.get('role') or '').split('.')[-1] or None
-
-
-def task_step(row):
-    """The step of a node's turn a task line belongs to, or None."""
-    if PUT_BACK in [_file_parts(path) for path in [row.get('path')] + list(row.get('includes') or [])]:
-        return 'put_back'
-    role = _role(row)
-    if role == 'dark_launch':
-        return 'dark_launch' if SWITCH in [_file_parts(path) for path in row.get('includes') or []] else 'canary_watch'
-    step = STEP_FILES.get((role, _file_parts(row.get('path'))[1]))
-    return step or STEP_ROLES.get(role)
-
-
-def _span(rows):
-    """Wall-clock seconds from the first start to the last end, None without rows."""
-    if not rows:
-        return None
-    return max(row['end'] for row in rows) - min(row['start'] for row in rows)
 
 
 def _tasks(records):
