@@ -112,7 +112,7 @@ def test_ansible_doc_renders_every_role_entry_point(installed, role):
 
 def test_ansible_doc_renders_the_callback_and_the_lookup(installed):
     env = installed[1]
-    for kind, name in (("callback", "timeline"), ("lookup", "release_run")):
+    for kind, name in (("callback", "timeline"), ("callback", "progress"), ("lookup", "release_run")):
         doc = json.loads(run("ansible-doc", "--json", "-t", kind, "daylight.release." + name, env=env))
         assert doc["daylight.release." + name]["doc"]["short_description"], name
 
