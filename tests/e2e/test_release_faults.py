@@ -333,8 +333,13 @@ def test_status_shows_every_node_the_lock_and_the_last_releases(lab):
 
 
 def test_rollback_after_a_halted_release_goes_back_one_release(lab, tmp_path):
-    live = served_versions()["web1"]
-    previous = [h for h in history() if h["result"] == "completed"][-1]["previous"]
+    # The test makes its own history: a completed release (START -> 2.8.9-good), then a halted one.
+    # (The fixture may have put the estate back on START by hand, which history does not record.)
+    good = "2.8.9-good"
+    rc, out = release(good, _broken_package(tmp_path, good, "false"), *NO_LOAD)[:2]
+    assert rc == 0, out[-3000:]
+    live, previous = good, START
+    assert history()[-1]["result"] == "completed" and history()[-1]["previous"] == previous, history()[-1]
     broken, started = "2.9.0-broken", time.monotonic()
     with Load(rate=60) as load:
         rc, out = release(broken, _broken_package(tmp_path, broken))[:2]
