@@ -143,7 +143,9 @@ def test_ansible_builder_creates_the_execution_environment(artifact, tmp_path):
     os.makedirs(os.path.join(ROOT, "build", "collection"), exist_ok=True)
     build_artifact(os.path.join(ROOT, "build", "collection"))
     context = tmp_path / "ee"
-    run("ansible-builder", "create", "-f", "execution-environment.yml", "--context", str(context), cwd=ROOT)
+    # Named: without it ansible-builder writes a Dockerfile where it finds docker rather than podman.
+    run("ansible-builder", "create", "-f", "execution-environment.yml", "--context", str(context),
+        "--output-filename", "Containerfile", cwd=ROOT)
     containerfile = (context / "Containerfile").read_text()
     assert "ansible-galaxy collection install" in containerfile and "quay.io/centos/centos:stream9" in containerfile
     requirements = yaml.safe_load((context / "_build" / "requirements.yml").read_text())
