@@ -67,6 +67,16 @@ options:
       - Start of the window, in epoch seconds on this host's clock (for example RV(now) of an earlier run).
       - When given, the log from O(since) to now is read and RV(requests) and RV(log) are returned.
     type: float
+  windows:
+    description:
+      - Named time windows (C(name), C(start), C(end), epoch seconds on this host's clock) to count the whole
+        backend's logged requests in, for the visitors' receipt of a release (RV(windows)); the log is read
+        from the earliest start.
+      - A request counts in every window its time falls in. Join several load balancers' counts with the
+        filter P(daylight.release.visitor_receipt#filter).
+    type: list
+    elements: dict
+    version_added: 0.2.0
   timeout:
     description: Seconds to wait for HAProxy's answer on the stats socket.
     type: float
@@ -136,6 +146,21 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "{{ lbs.results | selectattr('marked', 'contains', 'web1') | map(attribute='item') | list }}"
 
+- name: Count what visitors got before and during a release, on every load balancer
+  daylight.release.haproxy_traffic:
+    backend: web
+    windows:
+      - {name: before, start: "{{ started - 60 }}", end: "{{ started }}"}
+      - {name: during, start: "{{ started }}", end: "{{ finished }}"}
+  delegate_to: "{{ item }}"
+  loop: "{{ groups['loadbalancers'] }}"
+  register: counted
+  become: true
+- name: Say whether visitors had it worse
+  ansible.builtin.debug:
+    msg: >-
+      {{ (counted.results | daylight.release.visitor_receipt([{'name': 'before', 'start': started - 60, 'end': started},
+                                                              {'name': 'during', 'start': started, 'end': finished}])).summary }}
 - name: Read a log written by rsyslog to a file
   daylight.release.haproxy_traffic:
     backend: web
@@ -190,9 +215,19 @@ marked:
   type: list
   elements: str
   sample: [web1]
+windows:
+  description:
+    - Per window of O(windows), the backend's requests HAProxy logged in it, C(errors) counted as in RV(requests),
+      C(statuses) per class, and C(latency_ms), a histogram of the total times C(%Ta) (milliseconds kept to two
+      significant digits, as a string, to the number of requests), so that load balancers' counts add up.
+    - Empty when the log could not be read; see RV(log).
+  returned: when O(windows) is given
+  type: dict
+  sample:
+    before: {requests: 4, errors: 0, statuses: {2xx: 4}, latency_ms: {"12": 3, "130": 1}}
 log:
   description: How the log was read.
-  returned: when O(since) is given
+  returned: when O(since) or O(windows) is given
   type: dict
   contains:
     source:
@@ -204,7 +239,9 @@ log:
       type: bool
       sample: true
     lines:
-      description: Log lines of the backend (and of O(servers)) in the window.
+      description:
+        - Log lines of the backend (and of O(servers)) in the window; with O(windows), of the backend since the
+          earliest start.
       type: int
       sample: 3
     error:
@@ -220,13 +257,16 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.daylight.release.plugins.module_utils.errors import DaylightError, UnavailableError
 from ansible_collections.daylight.release.plugins.module_utils.haproxy import (
     LOG_ARGUMENT_SPEC,
+    is_server_error,
     log_window,
+    parse_log_line,
     parse_show_stat,
     read_log,
     read_show_stat,
     server_table,
 )
 from ansible_collections.daylight.release.plugins.module_utils.haproxy_server import marked_servers
+from ansible_collections.daylight.release.plugins.module_utils.receipt import check_windows, count_windows
 
 
 def main():
@@ -236,6 +276,7 @@ def main():
             backend=dict(type='str', required=True),
             servers=dict(type='list', elements='str'),
             since=dict(type='float'),
+            windows=dict(type='list', elements='dict'),
             **LOG_ARGUMENT_SPEC,
             timeout=dict(type='float', default=5),
             marker_dir=dict(type='path'),
@@ -244,6 +285,10 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
+    try:
+        windows = check_windows(p['windows']) if p['windows'] is not None else None
+    except DaylightError as e:
+        module.fail_json(msg=str(e), windows=p['windows'])
     try:
         text = read_show_stat(p['socket'], p['timeout'])
         now = time.time()
@@ -258,23 +303,33 @@ def main():
             result['marked'] = marked_servers(p['marker_dir'], p['backend'])
         except DaylightError as e:
             module.fail_json(msg=str(e), socket=p['socket'], backend=p['backend'], marker_dir=p['marker_dir'])
-    if p['since'] is not None:
+    if p['since'] is not None or windows is not None:
         log = dict(source=p['log_source'], read=False, lines=0, error=None)
-        requests = {}
+        requests, counted = {}, {}
+        starts = [start for _name, start, _end in windows or []] + ([p['since']] if p['since'] is not None else [])
 
         def run(argv):
             # handle_exceptions=False: a missing journalctl must not fail the module, only the log part.
             return module.run_command(argv, errors='surrogate_then_replace', handle_exceptions=False)
         try:
-            lines = read_log(p['log_source'], p['since'], identifier=p['log_identifier'], path=p['log_path'],
-                             max_lines=p['max_log_lines'], run=run)
-            requests, log['lines'] = log_window(lines, p['backend'], p['since'], now, servers=p['servers'])
+            lines = read_log(p['log_source'], min(starts) if starts else now, identifier=p['log_identifier'],
+                             path=p['log_path'], max_lines=p['max_log_lines'], run=run)
+            if p['since'] is not None:
+                requests, log['lines'] = log_window(lines, p['backend'], p['since'], now, servers=p['servers'])
+            if windows is not None:
+                entries = [e for e in map(parse_log_line, lines) if e is not None and e['backend'] == p['backend']]
+                counted = count_windows(entries, windows, is_server_error)
+                log['lines'] = max(log['lines'], len(entries))
             log['read'] = True
         except UnavailableError as e:
             log['error'] = str(e)
         except DaylightError as e:  # wrong options: the operator must fix them, not read past them
             module.fail_json(msg=str(e), socket=p['socket'], backend=p['backend'])
-        result.update(requests=requests, log=log)
+        if p['since'] is not None:
+            result['requests'] = requests
+        if windows is not None:
+            result['windows'] = counted
+        result['log'] = log
     module.exit_json(**result)
 
 

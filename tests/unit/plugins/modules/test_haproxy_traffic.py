@@ -245,3 +245,28 @@ def test_marked_unreadable_fails(run_module, haproxy, tmp_path):
     assert status == 'fail'
     assert result['msg'].startswith('cannot read the release markers in %s/web: Not a directory' % marker_dir)
     assert result['marker_dir'] == str(marker_dir)
+
+
+def test_windows_count_the_whole_backend_per_window(run_module, haproxy, log_file):
+    now = log_file['since'] + 60
+    windows = [{'name': 'before', 'start': now - 4000, 'end': now - 25}, {'name': 'during', 'start': now - 25, 'end': now}]
+    status, result = run(run_module, haproxy, windows=windows, log_source='file', log_path=log_file['path'])
+    assert status == 'exit' and result['changed'] is False and result['log']['read'] is True
+    assert 'requests' not in result  # no since: only the windows
+    assert result['windows'] == {
+        'before': {'requests': 2, 'errors': 0, 'statuses': {'2xx': 2}, 'latency_ms': {'4': 1, '12': 1}},
+        'during': {'requests': 2, 'errors': 1, 'statuses': {'2xx': 1, '5xx': 1}, 'latency_ms': {'2': 1, '5': 1}},
+    }
+
+
+def test_windows_that_make_no_sense_fail_naming_the_window(run_module, haproxy, log_file):
+    status, result = run(run_module, haproxy, windows=[{'name': 'after', 'start': 20, 'end': 10}],
+                         log_source='file', log_path=log_file['path'])
+    assert status == 'fail' and result['msg'] == "window 'after': it ends (10.0) before it starts (20.0)"
+
+
+def test_windows_with_an_unreadable_log_do_not_fail(run_module, haproxy, tmp_path):
+    status, result = run(run_module, haproxy, windows=[{'name': 'before', 'start': 0, 'end': 10}],
+                         log_source='file', log_path=str(tmp_path / 'missing.log'))
+    assert status == 'exit' and result['log']['read'] is False and result['windows'] == {}
+    assert 'missing.log' in result['log']['error']
