@@ -71,7 +71,7 @@ bench: lab
 
 lint: venv collection
 	yamllint -s .
-	ruff check plugins tests
+	ruff check plugins tests docs
 	ansible-lint
 
 unit: venv collection
