@@ -11,6 +11,7 @@ Exits 1 when the release failed or any request failed, was inconsistent or stale
 
 import argparse
 import csv
+import glob
 import gzip
 import io
 import json
@@ -114,6 +115,14 @@ def playbook(name, *args, env=None):
     proc = subprocess.run(["ansible-playbook", name, *args], cwd=ROOT, capture_output=True, text=True, check=False,
                           env=dict(os.environ, **(env or {})))
     return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started
+
+
+def last_report(version):
+    """The newest JSON report of `version` on the controller (release_report_dir's default)."""
+    reports = glob.glob(os.path.join(os.path.expanduser("~"), ".daylight-release", "reports", glob.escape(version) + "-*.json"))
+    assert reports, "no report of %s was written" % version
+    with open(max(reports, key=os.path.getmtime)) as f:
+        return json.load(f)
 
 
 def release(version, package_path, *extra):

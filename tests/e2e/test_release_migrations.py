@@ -8,7 +8,7 @@ their history rows and tables out again afterwards, so the demo's next real migr
 
 import pytest
 
-from release_under_load import lb_states, playbook, release, served_versions, variant_package, web_nodes
+from release_under_load import last_report, lb_states, playbook, release, served_versions, variant_package, web_nodes
 from test_migrations import flat, sql
 from test_release import NO_LOAD
 
@@ -84,6 +84,9 @@ def test_contract_migration_runs_once_every_node_serves_the_release(tmp_path):
     assert rc == 0, out[-3000:]
     assert history() == [["9002", version, "pre", "1"], ["9003", version, "post", "1"]]
     assert "release_scratch" not in app_tables()
+    # The report lists them, with their phase.
+    applied = [(m["version"], m["phase"]) for m in last_report(version)["migrations"]]
+    assert applied == [("9002", "pre"), ("9003", "post")], applied
     # The pre file ran before the canary was drained, the contract one after the last node was enabled.
     pre, post = out.index("pre migrations of %s: 9002" % version), out.index("post migrations of %s: 9003" % version)
     drains = out.find("Stop sending new sessions"), out.rfind("Stop sending new sessions")

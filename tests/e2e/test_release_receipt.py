@@ -6,29 +6,20 @@ against, and the slower release is a real package whose pages answer 300 ms late
 """
 
 import json
-import os
 import time
 
 import pytest
 
 from loadgen import MIXED_PATHS, Load
-from release_under_load import NO_DARK_LAUNCH, release, variant_package
+from release_under_load import NO_DARK_LAUNCH, last_report, release, variant_package
 from test_release_faults import VISITOR, assert_estate, flat, history, lab_on_start
 
 RATE = 60
-REPORTS = os.path.join(os.path.expanduser("~"), ".daylight-release", "reports")
 
 
 @pytest.fixture
 def lab():
     return lab_on_start()
-
-
-def _report(version):
-    """The JSON report of the last run (release_report_dir's default)."""
-    path = os.path.join(REPORTS, "%s-%s.json" % (version, history()[-1]["id"]))
-    with open(path) as f:
-        return json.load(f)
 
 
 def _answered_in(load, start, end):
@@ -40,11 +31,12 @@ def _answered_in(load, start, end):
 def test_the_receipt_counts_what_visitors_got_in_every_window(lab, tmp_path):
     version = "2.9.5-receipt"
     pkg = variant_package(tmp_path, version, lambda src: None)
+    # A window before the release short enough to hold only this test's load (the staging alone takes longer).
     with Load(rate=RATE, paths=MIXED_PATHS) as load:
-        rc, out = release(version, pkg)[:2]
+        rc, out = release(version, pkg, "-e", "release_report_receipt_before_seconds=5")[:2]
     assert rc == 0, out[-3000:]
     assert_estate(version, out)
-    receipt = _report(version)["receipt"]
+    receipt = last_report(version)["receipt"]
     names = [row["window"] for row in receipt["rows"]]
     canary = names[1].split()[-1]
     assert names[0] == "before" and names[1] == "canary " + canary and names[-1] == "after", names
@@ -58,12 +50,15 @@ def test_the_receipt_counts_what_visitors_got_in_every_window(lab, tmp_path):
     assert receipt["judged"] and receipt["worse"] == [], receipt
     assert "no worse for visitors than before the release" in flat(out), out[-3000:]
     # The report says each node's steps.
-    nodes = _report(version)["nodes"]
+    nodes = last_report(version)["nodes"]
     for node in lab:
         steps = nodes[node]["steps"]
         assert {"drain", "swap_reload", "smoke", "enable", "total"} <= set(steps), steps
         assert 0 < steps["total"] < 120 and abs(sum(v for k, v in steps.items() if k != "total") - steps["total"]) < 0.3
     assert "dark_launch" in nodes[canary]["steps"]
+    totals = last_report(version)["totals"]
+    assert totals["nodes"] == len(lab) and totals["switched"] == len(lab) and totals["returned"] == 0, totals
+    assert sum(nodes[n]["steps"]["total"] for n in lab) < totals["seconds"] < 600, totals
 
 
 def test_a_release_slower_for_visitors_that_every_check_passes_says_so(lab, tmp_path):
@@ -81,7 +76,7 @@ def test_a_release_slower_for_visitors_that_every_check_passes_says_so(lab, tmp_
     assert rc == 0, out[-3000:]
     assert_estate(version, out)
     assert history()[-1]["result"] == "completed"
-    receipt = _report(version)["receipt"]
+    receipt = last_report(version)["receipt"]
     assert receipt["judged"], receipt
     before = receipt["rows"][0]["p95_ms"]
     after = receipt["rows"][-1]
