@@ -7,8 +7,10 @@ ansible-doc and ansible-playbook about the installed copy, never about this chec
 artifact releases the demo app on the lab in tests/e2e/test_release_faults.py.
 """
 
+import glob
 import json
 import os
+import re
 import subprocess
 import tarfile
 
@@ -21,8 +23,10 @@ MODULES = sorted(f[:-3] for f in os.listdir(os.path.join(ROOT, "plugins", "modul
                  if f.endswith(".py") and not f.startswith("_"))
 ROLES = sorted(os.listdir(os.path.join(ROOT, "roles")))
 PLAYBOOKS = sorted(f[:-4] for f in os.listdir(os.path.join(ROOT, "playbooks")) if f.endswith(".yml"))
-FILTERS = ["canary_verdict", "counter_delta", "haproxy_stats", "new_log_findings", "rollback_target", "went_live",
-           "lock_holder_state", "lock_holder_line"]
+# Every name a FilterModule in plugins/filter returns, read from the source (not imported: it needs the collection).
+FILTERS = sorted(set(name for f in glob.glob(os.path.join(ROOT, "plugins", "filter", "*.py"))
+                     for body in re.findall(r"def filters\(self\):(.*?)\n\n", open(f).read() + "\n\n", re.S)
+                     for name in re.findall(r"'(\w+)':", body)))
 
 
 def run(*argv, env=None, cwd=None):
