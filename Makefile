@@ -84,9 +84,13 @@ sanity: venv
 integration: venv
 	pytest tests/integration
 
+# Every scenario under molecule/ (each also runnable alone: molecule test -s NAME),
+# one after the other; the first that fails stops the target.
 molecule: deps venv collection
 	lab/lab.sh image
-	molecule test -s web_node
+	@set -e; for s in $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))); do \
+	  echo "== molecule test -s $$s"; molecule test -s $$s; \
+	done
 
 # A fresh lab: releases on the share are immutable, so a share left by an older demo app
 # would (rightly) refuse the current packages.
