@@ -4,7 +4,7 @@ import os
 
 import testinfra.utils.ansible_runner
 
-# Talk to the containers with testinfra's podman backend (see molecule/web_node).
+# Talk to the containers with testinfra's podman backend (see molecule/apache_docroot).
 testinfra_hosts = [
     f"podman://{name}"
     for name in testinfra.utils.ansible_runner.AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"]).get_hosts("webservers")

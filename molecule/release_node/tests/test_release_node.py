@@ -5,7 +5,7 @@ import os
 import testinfra
 import testinfra.utils.ansible_runner
 
-# testinfra's own podman backend on the same containers (see molecule/web_node/tests).
+# testinfra's own podman backend on the same containers (see molecule/apache_docroot/tests).
 RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"])
 testinfra_hosts = [f"podman://{name}" for name in RUNNER.get_hosts("webservers")]
 

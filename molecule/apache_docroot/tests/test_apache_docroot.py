@@ -1,4 +1,4 @@
-"""web_node: what apache_docroot and smoke_test leave behind on a web node."""
+"""apache_docroot (with smoke_test as its check): what they leave behind on a web node."""
 
 import os
 
