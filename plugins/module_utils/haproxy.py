@@ -266,7 +266,8 @@ def is_server_error(entry):
     return entry['termination'][:1] in ('S', 's')
 
 
-def _status_class(status):
+def log_status_class(status):
+    """A logged status as its class (2xx, 5xx, ...); -1 for a request that got no response."""
     return '-1' if status < 0 else '%dxx' % (status // 100)
 
 
@@ -298,7 +299,7 @@ def log_window(lines, backend, since, until, servers=None):
         figures['requests'] += 1
         if is_server_error(entry):
             figures['errors'] += 1
-        status = _status_class(entry['status'])
+        status = log_status_class(entry['status'])
         figures['statuses'][status] = figures['statuses'].get(status, 0) + 1
         if entry['ta'] >= 0:
             figures['latencies_ms'].append(entry['ta'])

@@ -18,6 +18,7 @@ __metaclass__ = type
 import math
 
 from ansible_collections.daylight.release.plugins.module_utils.errors import ValidationError
+from ansible_collections.daylight.release.plugins.module_utils.haproxy import log_status_class
 
 # Judged against the window before the release, as the canary's live window is against its baseline.
 DEFAULT_RULES = {
@@ -84,7 +85,7 @@ def count_windows(entries, windows, is_error):
             figures['requests'] += 1
             if is_error(entry):
                 figures['errors'] += 1
-            status = '-1' if entry['status'] < 0 else '%dxx' % (entry['status'] // 100)
+            status = log_status_class(entry['status'])
             figures['statuses'][status] = figures['statuses'].get(status, 0) + 1
             if entry['ta'] >= 0:
                 key = str(bucket(entry['ta']))
