@@ -84,13 +84,23 @@ sanity: venv
 integration: venv
 	pytest tests/integration
 
-# Every scenario under molecule/ (each also runnable alone: molecule test -s NAME),
-# one after the other; the first that fails stops the target.
+# Every scenario under molecule/ (each also runnable alone: molecule test -s NAME), MOLECULE_JOBS
+# at a time: each has its own containers and network, and most of a scenario's time is spent
+# waiting (containers booting, Ansible's round trips). Each one's log is build/molecule/NAME.log,
+# printed when it fails; every scenario runs even after one fails, and the target fails then.
+MOLECULE_JOBS ?= 2
+MOLECULE_SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 molecule: deps venv collection
 	lab/lab.sh image
-	@set -e; for s in $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))); do \
-	  echo "== molecule test -s $$s"; molecule test -s $$s; \
-	done
+	@mkdir -p build/molecule
+	@printf '%s\n' $(MOLECULE_SCENARIOS) | xargs -P $(MOLECULE_JOBS) -I{} bash -c '\
+	  started=$$(date +%s); \
+	  if molecule test -s {} > build/molecule/{}.log 2>&1; then \
+	    echo "== molecule test -s {}: passed in $$(( $$(date +%s) - started )) s"; \
+	  else \
+	    echo "== molecule test -s {}: FAILED after $$(( $$(date +%s) - started )) s; build/molecule/{}.log:"; \
+	    cat build/molecule/{}.log; exit 1; \
+	  fi'
 
 # A fresh lab: releases on the share are immutable, so a share left by an older demo app
 # would (rightly) refuse the current packages.

@@ -95,6 +95,13 @@ def _checksum_mismatch(tmp_path):
     return str(bad)
 
 
+def _another_package_of_a_staged_release(tmp_path):
+    """2.0.0 is on the share (the release under load staged it): a package of it with other content."""
+    def edit(src):
+        (src / "index.php").write_text((src / "index.php").read_text() + "\n// rebuilt\n")
+    return variant_package(tmp_path, NEW, edit, base=NEW)
+
+
 @pytest.mark.parametrize("version, make_package, message", [
     ("../evil", lambda tmp: package(NEW), 'release version "../evil" is not valid'),
     ("2.0/1", lambda tmp: package(NEW), 'release version "2.0/1" is not valid'),
@@ -102,12 +109,13 @@ def _checksum_mismatch(tmp_path):
     ("", lambda tmp: package(NEW), 'release version "" is not valid'),
     ("9.9.9", lambda tmp: str(tmp / "nope.tar.gz"), "does not exist on the controller"),
     ("9.9.9", _checksum_mismatch, "checksum mismatch for"),
+    (NEW, _another_package_of_a_staged_release, "release 2.0.0 is already staged from a package with sha256"),
 ])
 def test_bad_input_is_refused_and_nothing_changes(lab, tmp_path, version, make_package, message):
     before = estate_snapshot()
     rc, out = release(version, make_package(tmp_path))[:2]
     assert rc != 0
-    assert message in out, out[-3000:]
+    assert message in " ".join(out.split()), out[-3000:]
     assert estate_snapshot() == before
 
 
