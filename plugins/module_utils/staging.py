@@ -67,13 +67,21 @@ def read_staged(releases_dir, version):
             % (release_dir, MANIFEST_NAME, getattr(e, 'strerror', None) or e))
 
 
-def check_same_package(version, manifest, sha256):
-    """Refuse a staged version whose package differs from the one being released."""
-    staged = str(manifest.get('sha256', ''))
-    if staged != sha256:
+def staged(releases_dir, version, sha256):
+    """The manifest of `version` when it is staged from the package with `sha256`; None when not staged.
+
+    Raises ConflictError when it is staged from another package (releases are immutable) or its
+    directory has no readable manifest.
+    """
+    manifest = read_staged(releases_dir, version)
+    if manifest is None:
+        return None
+    recorded = str(manifest.get('sha256', ''))
+    if recorded != sha256:
         raise ConflictError(
             'release %s is already staged from a package with sha256 %s, not %s: releases are immutable, '
-            'package a new version' % (version, staged or '(none recorded)', sha256))
+            'package a new version' % (version, recorded or '(none recorded)', sha256))
+    return manifest
 
 
 def _safe_members(tar, root):
@@ -114,9 +122,8 @@ def stage(releases_dir, version, package, sha256, package_name, check_mode=False
     :raises ValidationError: the package's sha256 is not `sha256`, or it is not a safe tar archive.
     :raises ApplyError: writing on the share failed; nothing was left behind.
     """
-    manifest = read_staged(releases_dir, version)
+    manifest = staged(releases_dir, version, sha256)
     if manifest is not None:
-        check_same_package(version, manifest, sha256)
         _remove_quietly(package, check_mode)
         return False, manifest
 
@@ -141,7 +148,7 @@ def stage(releases_dir, version, package, sha256, package_name, check_mode=False
     incoming = os.path.join(releases_dir, INCOMING_NAME)
     tmp = None
     try:
-        _makedirs(incoming)
+        os.makedirs(incoming, 0o755, exist_ok=True)
         tmp = tempfile.mkdtemp(dir=incoming, prefix=version + '.')
         try:
             with tarfile.open(package, 'r:*') as tar:
@@ -171,17 +178,9 @@ def stage(releases_dir, version, package, sha256, package_name, check_mode=False
     return True, manifest
 
 
-def _makedirs(path):
-    try:
-        os.makedirs(path, 0o755)
-    except OSError as e:
-        if e.errno != errno.EEXIST:
-            raise
-
-
 def _remove_quietly(path, check_mode):
     """The uploaded package is only a means: remove it, and never fail the staging over it."""
-    if check_mode or not path:
+    if check_mode:
         return
     try:
         os.unlink(path)

@@ -105,7 +105,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.daylight.release.plugins.module_utils.errors import DaylightError
-from ansible_collections.daylight.release.plugins.module_utils.staging import check_same_package, read_staged, stage
+from ansible_collections.daylight.release.plugins.module_utils.staging import stage, staged
 
 
 def main():
@@ -127,9 +127,7 @@ def main():
             changed, manifest = stage(p['releases_dir'], p['version'], p['package'], sha256,
                                       p['package_name'] or os.path.basename(p['package']), check_mode=module.check_mode)
         else:
-            changed, manifest = False, read_staged(p['releases_dir'], p['version'])
-            if manifest is not None:
-                check_same_package(p['version'], manifest, sha256)
+            changed, manifest = False, staged(p['releases_dir'], p['version'], sha256)
     except DaylightError as e:
         module.fail_json(msg=str(e), path=path)
 
