@@ -312,6 +312,21 @@ def _seconds(timeout):
     return '%g s' % timeout
 
 
+def tcp_address(socket_path):
+    """(host, port) when socket_path is a runtime API over TCP, HOST:PORT; None for a socket file's path.
+
+    HAProxy serves the same API on `stats socket ipv4@ADDRESS:PORT level admin`: a load balancer
+    can then drive its peers in the same run, on their management network.
+    """
+    if socket_path.startswith('/'):
+        return None
+    host, sep, port = socket_path.rpartition(':')
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UnavailableError('%r is neither the absolute path of a stats socket nor HOST:PORT of a runtime API over '
+                               'TCP' % (socket_path,))
+    return host, int(port)
+
+
 def runtime_command(socket_path, command, timeout):
     """Send one command to HAProxy's runtime API (its stats socket) and return the answer as text.
 
@@ -319,19 +334,21 @@ def runtime_command(socket_path, command, timeout):
     answer is read to that end. Whether the answer means success is for
     the caller to judge (`set server` answers nothing when it worked).
 
+    :arg socket_path: the stats socket's path, or HOST:PORT (see tcp_address).
     :arg timeout: seconds for connecting and for the whole answer.
     :raises UnavailableError: the socket is missing, refuses, forbids, or
         does not answer in time; the message names the socket.
     """
-    if not os.path.exists(socket_path):
+    address = tcp_address(socket_path)
+    if address is None and not os.path.exists(socket_path):
         raise UnavailableError('HAProxy\'s stats socket %s does not exist on this host: is HAProxy running with '
                                '`stats socket %s level admin`?' % (socket_path, socket_path))
     deadline = time.time() + timeout
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_UNIX if address is None else socket.AF_INET, socket.SOCK_STREAM)
     chunks = []
     try:
         sock.settimeout(timeout)
-        sock.connect(socket_path)
+        sock.connect(socket_path if address is None else address)
         sock.sendall(command.encode('utf-8') + b'\n')
         while True:
             # One deadline for the whole answer, not per recv: a trickle must not hang the play.
@@ -347,6 +364,9 @@ def runtime_command(socket_path, command, timeout):
         raise UnavailableError('HAProxy did not answer on %s within %s; is it overloaded or stopped?'
                                % (socket_path, _seconds(timeout)))
     except ConnectionRefusedError:
+        if address is not None:
+            raise UnavailableError('nothing answers on %s: is HAProxy running there, with `stats socket ipv4@%s level '
+                                   'admin`?' % (socket_path, socket_path))
         raise UnavailableError('HAProxy refused the connection on %s: the socket file exists but nothing listens on '
                                'it; is HAProxy running, and is this the path of its `stats socket`?' % socket_path)
     except PermissionError:

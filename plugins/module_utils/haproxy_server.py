@@ -55,6 +55,7 @@ import json
 import os
 import re
 import stat
+import threading
 import time
 
 from ansible_collections.daylight.release.plugins.module_utils.errors import (
@@ -646,3 +647,99 @@ def set_server_state(runtime, backend, server, state, check_mode=False, poll_int
         raise
     result = change.finish()
     return result['changed'], result, change.warnings
+
+
+class PeersError(DaylightError):
+    """The server did not reach the state on every load balancer; result holds what the module returns."""
+
+    def __init__(self, message, result):
+        super(PeersError, self).__init__(message)
+        self.result = result
+
+
+def set_server_state_with_peers(runtime, peers, backend, server, state, check_mode=False, poll_interval=0.1,
+                                drain_timeout=30.0, ready_timeout=30.0, clock=None, sleep=None, marker_dir=None,
+                                now=None, name='this load balancer'):
+    """set_server_state on this load balancer and on its peers at once, each in its own thread.
+
+    One run instead of one per load balancer, and the waits (sessions to end, the first
+    health check after ready) overlap instead of adding up. The release marker stays on
+    this host and covers them all: drained creates it before any load balancer is sent
+    anything; ready removes it only once the server is UP on every one.
+
+    :arg peers: [(name, Runtime)], the other load balancers (runtime API over TCP).
+    :arg name: this load balancer's name in failed_on and down_on.
+    :returns: (changed, result, warnings): this load balancer's result, with
+        peers ({name: result, or {'msg': why} where it failed}), failed_peers
+        (names), failed_on (names, this one included) and down_on (the names
+        of those where the server's health checks fail: the node's fault).
+    :raises PeersError: the server failed somewhere (here or on a peer); .result
+        is the result, and the message names every load balancer that failed.
+    """
+    _validate(backend, server, state, poll_interval, drain_timeout, ready_timeout)
+    marker = Marker(marker_dir, backend, server, check_mode=check_mode, now=now) if marker_dir else None
+    if marker and state == 'drained':
+        try:
+            marker.create(runtime.server(backend, server)['status'])
+        except DaylightError as e:
+            e.marker = marker.report()
+            raise
+    everyone = [(None, runtime)] + list(peers)
+    outcomes = {}
+
+    def one(name, where):
+        try:
+            outcomes[name] = ('ok', set_server_state(where, backend, server, state, check_mode, poll_interval,
+                                                     drain_timeout, ready_timeout, clock, sleep))
+        except NotReadyError as e:
+            outcomes[name] = ('failed', e, e.result)
+        except DaylightError as e:
+            outcomes[name] = ('failed', e, {'backend': backend, 'server': server})
+        except Exception as e:  # a thread's surprise must reach the module, not vanish
+            outcomes[name] = ('failed', e, {'backend': backend, 'server': server})
+
+    threads = [threading.Thread(target=one, args=pair) for pair in everyone[1:]]
+    for thread in threads:
+        thread.start()
+    one(*everyone[0])  # this load balancer in this thread
+    for thread in threads:
+        thread.join()
+
+    warnings, problems, peer_results, failed_peers, failed_on, down_on = [], [], {}, [], [], []
+    for peer, dummy in everyone:
+        outcome = outcomes[peer]
+        if outcome[0] == 'ok':
+            dummy, result, more = outcome[1]
+            warnings.extend(more)
+        else:
+            result = dict(outcome[2], msg=str(outcome[1]))
+            problems.append('on %s: %s' % (peer or name, outcome[1]))
+            failed_on.append(peer or name)
+            if classify(result.get('state_after')) == 'down':
+                down_on.append(peer or name)
+            if peer is not None:
+                failed_peers.append(peer)
+        if peer is not None:
+            peer_results[peer] = result
+    here = outcomes[None]
+    result = dict(here[1][1] if here[0] == 'ok' else here[2])
+    result.update(peers=peer_results, failed_peers=failed_peers, failed_on=failed_on, down_on=down_on,
+                  changed=any(o[0] == 'ok' and o[1][0] for o in outcomes.values()))
+    if marker:
+        if state == 'ready' and not problems:
+            try:
+                marker.remove()
+            except DaylightError as e:
+                problems.append(str(e))
+                failed_on.append(name)
+        elif state != 'drained':
+            marker.keep()
+        before, after = marker.diff_lines()
+        if 'diff' in result:
+            result['diff'] = dict(result['diff'], before=result['diff']['before'] + before,
+                                  after=result['diff']['after'] + after)
+        result['changed'] = result['changed'] or marker.changed
+        result.update(marker.report())
+    if problems:
+        raise PeersError(' '.join(problems), result)
+    return result['changed'], result, warnings

@@ -114,9 +114,36 @@ options:
       - Not set (the default), no marker is read or written.
     type: path
     version_added: 0.2.0
+  name:
+    description:
+      - This load balancer's name in RV(failed_on) and RV(down_on) (its inventory name). Defaults to O(socket).
+    type: str
+    version_added: 0.3.0
+  peers:
+    description:
+      - The other load balancers, each reached on HAProxy's runtime API over TCP (C(stats socket
+        ipv4@ADDRESS:PORT level admin) in their haproxy.cfg, bound to the management network only).
+      - The server is brought to O(state) on this load balancer and on every peer at once, in one run, each in
+        its own thread, so the waits overlap instead of adding up. Every one is tried even when another fails;
+        the task then fails naming each that did (RV(failed_peers)).
+      - The release marker (O(marker_dir)) stays on this load balancer and covers them all; it is created before
+        any of them is sent anything, and removed only once the server is C(UP) on every one.
+    type: list
+    elements: dict
+    default: []
+    version_added: 0.3.0
+    suboptions:
+      name:
+        description: The peer's name in results and messages (its inventory name).
+        type: str
+        required: true
+      address:
+        description: C(HOST:PORT) of the peer's runtime API.
+        type: str
+        required: true
 notes:
-  - Run it on each load balancer (C(delegate_to) in a loop); each HAProxy has its own state. Needs access to the
-    socket, usually through become.
+  - Run it on each load balancer (C(delegate_to) in a loop), or on one of them with the others as O(peers); each
+    HAProxy has its own state. Needs access to the socket, usually through become.
   - HAProxy reports C(UP) by its own rules. With C(fall 1) a server is C(UP) as soon as it leaves maintenance,
     before any check; with C(fall 2) or more it shows C(UP 1/2) until its first check passes.
   - With O(marker_dir), check mode changes no file either; RV(marker) says what a real run would do, and a marker
@@ -130,6 +157,17 @@ author:
 """
 
 EXAMPLES = r"""
+- name: Drain web1 on lb1 and, over their runtime API, on lb2 and lb3, in one run
+  daylight.release.haproxy_server:
+    backend: web
+    server: web1
+    state: drained
+    peers:
+      - {name: lb2, address: "10.0.0.12:9999"}
+      - {name: lb3, address: "10.0.0.13:9999"}
+  delegate_to: lb1
+  become: true
+
 - name: Drain web1 on every load balancer, then put it in maintenance
   daylight.release.haproxy_server:
     backend: web
@@ -188,6 +226,35 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+peers:
+  description:
+    - With O(peers), each peer's own result (the keys below, without the marker), by name; where it failed, the
+      reason in C(msg).
+  returned: always
+  type: dict
+  sample: {lb2: {state_before: UP, state_after: MAINT, waited_seconds: 0.21}}
+failed_peers:
+  description: The names of the peers where the server did not reach O(state).
+  returned: always
+  type: list
+  elements: str
+  sample: [lb2]
+failed_on:
+  description:
+    - The names (O(name) for this one, and the peers') of the load balancers where the server did not reach
+      O(state); empty on success.
+  returned: always
+  type: list
+  elements: str
+  sample: [lb1, lb2]
+down_on:
+  description:
+    - Of RV(failed_on), those where the server is C(DOWN) because HAProxy's own health checks fail on it (the
+      node's fault, not the load balancer's).
+  returned: always
+  type: list
+  elements: str
+  sample: [lb2]
 state_before:
   description:
     - The server's status in C(show stat) before the change (C(UP), C(UP 1/2), C(DOWN), C(DRAIN), C(MAINT),
@@ -282,8 +349,10 @@ from ansible_collections.daylight.release.plugins.module_utils.errors import Day
 from ansible_collections.daylight.release.plugins.module_utils.haproxy_server import (
     STATES,
     NotReadyError,
+    PeersError,
     Runtime,
     set_server_state,
+    set_server_state_with_peers,
 )
 
 
@@ -299,23 +368,39 @@ def main():
             ready_timeout=dict(type='float', default=30),
             timeout=dict(type='float', default=5),
             marker_dir=dict(type='path'),
+            name=dict(type='str'),
+            peers=dict(type='list', elements='dict', default=[], options=dict(
+                name=dict(type='str', required=True),
+                address=dict(type='str', required=True),
+            )),
         ),
         supports_check_mode=True,
     )
     p = module.params
+    name = p['name'] or p['socket']
     try:
-        changed, result, warnings = set_server_state(
-            Runtime(p['socket'], p['timeout']), p['backend'], p['server'], p['state'], check_mode=module.check_mode,
-            poll_interval=p['poll_interval'], drain_timeout=p['drain_timeout'], ready_timeout=p['ready_timeout'],
-            marker_dir=p['marker_dir'])
-    except NotReadyError as e:
+        here = Runtime(p['socket'], p['timeout'])
+        options = dict(check_mode=module.check_mode, poll_interval=p['poll_interval'],
+                       drain_timeout=p['drain_timeout'], ready_timeout=p['ready_timeout'], marker_dir=p['marker_dir'])
+        if p['peers']:
+            peers = [(peer['name'], Runtime(peer['address'], p['timeout'])) for peer in p['peers']]
+            changed, result, warnings = set_server_state_with_peers(here, peers, p['backend'], p['server'],
+                                                                    p['state'], name=name, **options)
+        else:
+            changed, result, warnings = set_server_state(here, p['backend'], p['server'], p['state'], **options)
+            result.update(peers={}, failed_peers=[], failed_on=[], down_on=[])
+    except (NotReadyError, PeersError) as e:
         if not module._diff:
             e.result.pop('diff', None)
+        if isinstance(e, NotReadyError):
+            down = e.result.get('state_after', '').startswith('DOWN')
+            e.result.update(peers={}, failed_peers=[], failed_on=[name], down_on=[name] if down else [])
         module.fail_json(msg=str(e), socket=p['socket'], **e.result)
     except DaylightError as e:
         # What became of the marker, when its path was known.
         marker = getattr(e, 'marker', None) or dict(marker=None, marker_path=None)
-        module.fail_json(msg=str(e), socket=p['socket'], backend=p['backend'], server=p['server'], **marker)
+        module.fail_json(msg=str(e), socket=p['socket'], backend=p['backend'], server=p['server'], peers={},
+                         failed_peers=[], failed_on=[name], down_on=[], **marker)
 
     for warning in warnings:
         module.warn(warning)

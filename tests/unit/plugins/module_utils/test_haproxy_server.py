@@ -79,7 +79,11 @@ class FakeHAProxy(object):
         self.received = []
         self.watch = None  # a path: each command is also recorded in seen, with whether that path existed
         self.seen = []
-        self.unix = socketserver.UnixStreamServer(path, _Connection)
+        if path is None:  # the runtime API over TCP, as a peer load balancer serves it
+            self.unix = socketserver.ThreadingTCPServer(('127.0.0.1', 0), _Connection)
+            self.path = '127.0.0.1:%d' % self.unix.server_address[1]
+        else:
+            self.unix = socketserver.UnixStreamServer(path, _Connection)
         self.unix.fake = self
         self.thread = threading.Thread(target=self.unix.serve_forever, kwargs={'poll_interval': 0.02})
         self.thread.daemon = True
