@@ -693,9 +693,7 @@ def set_server_state_with_peers(runtime, peers, backend, server, state, check_mo
                                                      drain_timeout, ready_timeout, clock, sleep))
         except NotReadyError as e:
             outcomes[name] = ('failed', e, e.result)
-        except DaylightError as e:
-            outcomes[name] = ('failed', e, {'backend': backend, 'server': server})
-        except Exception as e:  # a thread's surprise must reach the module, not vanish
+        except Exception as e:  # DaylightError, or a thread's surprise: it must reach the module, not vanish
             outcomes[name] = ('failed', e, {'backend': backend, 'server': server})
 
     threads = [threading.Thread(target=one, args=pair) for pair in everyone[1:]]
