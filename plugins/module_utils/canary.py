@@ -40,7 +40,11 @@ import math
 from collections import Counter
 
 from ansible_collections.daylight.release.plugins.module_utils.errors import ValidationError
-from ansible_collections.daylight.release.plugins.module_utils.haproxy import counter_delta
+from ansible_collections.daylight.release.plugins.module_utils.haproxy import (
+    SLOWEST_KEPT,
+    counter_delta,
+    describe_slow_request,
+)
 
 DEFAULTS = {
     'min_requests': 200,            # canary requests needed for a conclusive verdict
@@ -181,7 +185,8 @@ def mann_whitney_u(a, b):
 # ---------------------------------------------------------------- window -> samples
 
 def _new_sample(servers):
-    return {'servers': list(servers), 'requests': 0, 'errors': 0, 'retries': 0, 'latencies_ms': [], 'down': False}
+    return {'servers': list(servers), 'requests': 0, 'errors': 0, 'retries': 0, 'latencies_ms': [], 'slowest': [],
+            'down': False}
 
 
 def _check_names(canary, baseline):
@@ -276,6 +281,8 @@ def samples_from_window(window, canary, baseline):
                     errors = _count('window: %s errors of %s' % (lb, server), seen.get('errors', 0))
                     where = 'window: %s latencies_ms of %s' % (lb, server)
                     sample['latencies_ms'].extend(_latencies(where, seen.get('latencies_ms') or []))
+                    sample['slowest'].extend(dict(slow, lb=lb) for slow in seen.get('slowest') or []
+                                             if isinstance(slow, dict) and isinstance(slow.get('ta'), int))
                 else:
                     requests, errors = delta['req_tot'], delta['hrsp_5xx']
                 errors += delta['econ'] + delta['wredis']
@@ -296,6 +303,7 @@ def samples_from_window(window, canary, baseline):
             notes.append('%s counters were reset during the window (HAProxy reloaded): counted from zero' % lb)
     for sample in samples.values():
         sample['latencies_ms'].sort()
+        sample['slowest'] = sorted(sample['slowest'], key=lambda slow: -slow['ta'])[:SLOWEST_KEPT]
     return samples['canary'], samples['baseline'], notes
 
 
@@ -367,8 +375,20 @@ def _check_sample(role, sample):
                               % (role, errors, requests))
     latencies = sample.get('latencies_ms') or []
     _latencies('%s sample: latencies_ms' % role, latencies)
+    slowest = sample.get('slowest') or []
+    if not isinstance(slowest, (list, tuple)) or not all(isinstance(slow, dict) for slow in slowest):
+        raise ValidationError('%s sample: slowest must be a list of requests (dicts), got %r' % (role, slowest))
     return {'servers': [str(s) for s in servers], 'requests': requests, 'errors': errors, 'retries': retries,
-            'latencies_ms': sorted(latencies), 'down': bool(sample.get('down'))}
+            'latencies_ms': sorted(latencies), 'slowest': list(slowest), 'down': bool(sample.get('down'))}
+
+
+def _slowest(sample):
+    """'; slowest: ...' naming the sample's slowest requests and where their time went, or ''."""
+    try:
+        lines = [describe_slow_request(slow, slow.get('lb')) for slow in sample['slowest']]
+    except (KeyError, TypeError, ValueError):
+        return ''  # a reading from an older module: the verdict stands without the detail
+    return '; slowest: %s' % '; '.join(lines) if lines else ''
 
 
 def _ratio(errors, requests):
@@ -557,8 +577,8 @@ def judge(canary_sample, baseline_sample, settings=None):
     elif no_baseline and len(c_lat) >= need:
         latency_judged = True
         if c_p99 > p99_floor:
-            failures.append(('%s\'s p99 latency was %s, above the floor of %s (no baseline traffic to compare with)'
-                             % (cname, _ms(c_p99), _ms(p99_floor)), 'p99 %s' % _ms(c_p99)))
+            failures.append(('%s\'s p99 latency was %s, above the floor of %s (no baseline traffic to compare with)%s'
+                             % (cname, _ms(c_p99), _ms(p99_floor), _slowest(c)), 'p99 %s' % _ms(c_p99)))
         else:
             passes.append('latency: %s p99 %s is within the floor of %s' % (cname, _ms(c_p99), _ms(p99_floor)))
     elif len(c_lat) < need or len(b_lat) < need:
@@ -573,14 +593,14 @@ def judge(canary_sample, baseline_sample, settings=None):
                       % (cname, _ms(c_p50), _ms(b_p50), bname, MANN_WHITNEY, _p(mwu['p_value']),
                          len(c_lat), len(b_lat)))
         if mwu['p_value'] < alpha and c_p50 - b_p50 >= margin - _EPSILON:
-            failures.append(('%s: above the allowed increase of %s' % (comparison, _ms(margin)),
+            failures.append(('%s: above the allowed increase of %s%s' % (comparison, _ms(margin), _slowest(c)),
                              'median %s vs %s' % (_ms(c_p50), _ms(b_p50))))
         else:
             passes.append('%s: within the allowed increase of %s' % (comparison, _ms(margin)))
         if c_p99 > p99_floor and c_p99 > b_p99 + margin:
-            failures.append(('%s\'s p99 latency was %s, above the floor of %s and more than %s above the '
-                             'baseline\'s %s' % (cname, _ms(c_p99), _ms(p99_floor), _ms(margin), _ms(b_p99)),
-                             'p99 %s vs %s' % (_ms(c_p99), _ms(b_p99))))
+            reason = ('%s\'s p99 latency was %s, above the floor of %s and more than %s above the baseline\'s %s%s'
+                      % (cname, _ms(c_p99), _ms(p99_floor), _ms(margin), _ms(b_p99), _slowest(c)))
+            failures.append((reason, 'p99 %s vs %s' % (_ms(c_p99), _ms(b_p99))))
         elif b_p99 > p99_floor:
             notes.append('the estate itself is above the p99 floor: %s had a p99 of %s (canary %s), over %s; '
                          'not blamed on the canary' % (bname, _ms(b_p99), _ms(c_p99), _ms(p99_floor)))

@@ -25,6 +25,7 @@ __metaclass__ = type
 
 import csv
 import errno
+import heapq
 import io
 import os
 import re
@@ -280,10 +281,14 @@ def log_window(lines, backend, since, until, servers=None):
     :returns: (by_server, matched_lines). by_server maps a server name to
         {'requests': n, 'errors': n (is_server_error), 'statuses': {'2xx': n,
         '5xx': n, ..., '-1': n for no response}, 'latencies_ms': sorted %Ta of
-        the requests that have one}. matched_lines counts the lines counted.
+        the requests that have one, 'slowest': the SLOWEST_KEPT slowest of
+        them, slowest first, as {time, path, status, termination, ta, tw, tc,
+        tr} (where the time went: queue, connect, server's answer)}.
+        matched_lines counts the lines counted.
     """
     wanted = None if servers is None else set(servers)
     by_server = {}
+    timed = {}
     for name in servers or ():
         by_server[name] = {'requests': 0, 'errors': 0, 'statuses': {}, 'latencies_ms': []}
     matched = 0
@@ -303,9 +308,28 @@ def log_window(lines, backend, since, until, servers=None):
         figures['statuses'][status] = figures['statuses'].get(status, 0) + 1
         if entry['ta'] >= 0:
             figures['latencies_ms'].append(entry['ta'])
-    for figures in by_server.values():
+            timed.setdefault(entry['server'], []).append(entry)
+    for name, figures in by_server.items():
         figures['latencies_ms'].sort()
+        slowest = heapq.nlargest(SLOWEST_KEPT, timed.get(name, ()), key=lambda e: e['ta'])
+        figures['slowest'] = [dict((key, e[key]) for key in SLOWEST_KEYS) for e in slowest]
     return by_server, matched
+
+
+# A latency verdict names the requests behind it, and where their time went.
+SLOWEST_KEPT = 3
+SLOWEST_KEYS = ('time', 'path', 'status', 'termination', 'ta', 'tw', 'tc', 'tr')
+
+
+def describe_slow_request(entry, where=None):
+    """One line for a slow request of log_window's 'slowest': its time split into HAProxy's timers."""
+    def part(label, value):
+        return '%s %s' % (label, 'not reached' if value < 0 else '%d ms' % value)
+    at = time.strftime('%H:%M:%S', time.gmtime(entry['time'])) + ('.%03d' % int(entry['time'] % 1 * 1000))
+    return '%d ms for %s at %s UTC%s (%s, %s, %s; status %s, %s)' % (
+        entry['ta'], entry['path'] or '?', at, ' via %s' % where if where else '',
+        part('queue', entry['tw']), part('connect', entry['tc']), part('answer', entry['tr']),
+        entry['status'], entry['termination'])
 
 
 def _seconds(timeout):

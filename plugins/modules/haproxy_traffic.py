@@ -198,13 +198,16 @@ requests:
   description:
     - Per server (only O(servers) when given), the requests HAProxy logged from O(since) to RV(now).
     - C(requests), C(errors) (5xx, or termination state starting with C(S)/C(s)), C(statuses) (count per
-      class such as C(2xx) and C(5xx); C(-1) for requests that got no response) and C(latencies_ms)
-      (sorted total times C(%Ta) in milliseconds).
+      class such as C(2xx) and C(5xx); C(-1) for requests that got no response), C(latencies_ms)
+      (sorted total times C(%Ta) in milliseconds) and C(slowest), the slowest requests (at most three), slowest first,
+      with where their time went (C(tw) queue, C(tc) connect, C(tr) the server's answer, C(ta) in all, in ms;
+      -1 when not reached), their C(time), C(path), C(status) and C(termination).
     - Empty when the log could not be read; see RV(log).
   returned: when O(since) is given
   type: dict
   sample:
-    web1: {requests: 3, errors: 1, statuses: {2xx: 2, 5xx: 1}, latencies_ms: [4, 6, 30001]}
+    web1: {requests: 1, errors: 1, statuses: {5xx: 1}, latencies_ms: [30001],
+           slowest: [{time: 1796290706.468, path: /, status: 504, termination: sH--, ta: 30001, tw: 0, tc: 0, tr: -1}]}
 marked:
   description:
     - Sorted names of the servers of O(backend) that have a release marker in O(marker_dir) on this load balancer

@@ -332,11 +332,51 @@ def test_log_read_on_two_lbs_is_summed():
     ]
     canary, baseline, notes = cy.samples_from_window(window, 'web1', ['web2'])
     assert canary == {'servers': ['web1'], 'requests': 410, 'errors': 3, 'retries': 0,
-                      'latencies_ms': [3, 5, 7, 9], 'down': False}
+                      'latencies_ms': [3, 5, 7, 9], 'slowest': [], 'down': False}
     assert (baseline['requests'], baseline['errors'], baseline['latencies_ms']) == (390, 1, [4, 6, 8])
     assert notes == []
     result = cy.analyse(window, 'web1', ['web2'])
     assert result['window_seconds'] == 301.5 and result['load_balancers'] == ['lb1', 'lb2']
+
+
+def test_a_slow_canary_names_its_slowest_requests_across_load_balancers():
+    """A latency failure says which requests were slow and where their time went (queue, connect, answer)."""
+    def slow(ta, tc, at):
+        return {'time': 1764000100.0 + at, 'path': '/cart', 'status': 200, 'termination': '----', 'ta': ta, 'tw': 0,
+                'tc': tc, 'tr': ta - tc}
+
+    def slow_log(requests, latencies, slowest):
+        return dict(logged(requests, 0, latencies), slowest=slowest)
+
+    window = [
+        lb('lb1', {'web1': server(0), 'web2': server(0)}, {'web1': server(200), 'web2': server(400)},
+           {'web1': slow_log(200, [50] * 196 + [700, 720, 900, 910], [slow(910, 880, 1), slow(900, 0, 2),
+                                                                      slow(720, 700, 3)]),
+            'web2': slow_log(400, [50] * 400, [slow(50, 0, 4)])}),
+        lb('lb2', {'web1': server(0), 'web2': server(0)}, {'web1': server(200), 'web2': server(400)},
+           {'web1': slow_log(200, [50] * 198 + [950, 40], [slow(950, 930, 5), slow(50, 0, 6)]),
+            'web2': slow_log(400, [50] * 400, [])}),
+    ]
+    canary, dummy, dummy = cy.samples_from_window(window, 'web1', ['web2'])
+    # the three slowest of both load balancers, slowest first, each saying where it came from
+    assert [(r['ta'], r['lb']) for r in canary['slowest']] == [(950, 'lb2'), (910, 'lb1'), (900, 'lb1')]
+    result = cy.analyse(window, 'web1', ['web2'])
+    assert result['verdict'] == 'fail'
+    reason = [r for r in result['reasons'] if 'p99 latency' in r][0]
+    assert reason.endswith('; slowest: 950 ms for /cart at 16:01:45.000 UTC via lb2 (queue 0 ms, connect 930 ms, '
+                           'answer 20 ms; status 200, ----); 910 ms for /cart at 16:01:41.000 UTC via lb1 (queue 0 ms, '
+                           'connect 880 ms, answer 30 ms; status 200, ----); 900 ms for /cart at 16:01:42.000 UTC via '
+                           'lb1 (queue 0 ms, connect 0 ms, answer 900 ms; status 200, ----)'), reason
+
+
+def test_a_healthy_canary_reason_names_no_slow_request():
+    window = [lb('lb1', {'web1': server(0), 'web2': server(0)}, {'web1': server(300), 'web2': server(300)},
+                 {'web1': dict(logged(300, 0, [50] * 300), slowest=[{'time': 1764000100.0, 'path': '/', 'status': 200,
+                                                                     'termination': '----', 'ta': 50, 'tw': 0,
+                                                                     'tc': 0, 'tr': 50}]),
+                  'web2': logged(300, 0, [50] * 300)})]
+    result = cy.analyse(window, 'web1', ['web2'])
+    assert result['verdict'] == 'pass' and 'slowest' not in ' '.join(result['reasons'] + result['notes'])
 
 
 def test_unreadable_log_uses_counters_and_no_latencies():

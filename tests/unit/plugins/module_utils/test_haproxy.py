@@ -20,6 +20,7 @@ from ansible_collections.daylight.release.plugins.module_utils.errors import (
 from ansible_collections.daylight.release.plugins.module_utils.haproxy import (
     SERVER_COUNTERS,
     counter_delta,
+    describe_slow_request,
     is_server_error,
     log_window,
     parse_log_line,
@@ -244,19 +245,37 @@ WINDOW = [
 def test_log_window():
     by_server, matched = log_window(WINDOW, 'web', T0 + 100.0, T0 + 200.0)
     assert matched == 6
+
+    def slow(stamp, ta, status=200, termination='----'):
+        return {'time': T0 + stamp, 'path': '/', 'status': status, 'termination': termination,
+                'ta': ta, 'tw': 0, 'tc': 1, 'tr': 3}
+
     assert by_server == {
         'web1': {'requests': 5, 'errors': 2, 'statuses': {'2xx': 3, '5xx': 1, '-1': 1},
-                 'latencies_ms': [2, 5, 8, 30]},
-        'web2': {'requests': 1, 'errors': 0, 'statuses': {'2xx': 1}, 'latencies_ms': [7]},
+                 'latencies_ms': [2, 5, 8, 30],
+                 # the three slowest of the four timed ones, slowest first (the unanswered one has no %Ta)
+                 'slowest': [slow(100.0, 30), slow(200.0, 8, termination='SD--'), slow(150.0, 5)]},
+        'web2': {'requests': 1, 'errors': 0, 'statuses': {'2xx': 1}, 'latencies_ms': [7], 'slowest': [slow(170.0, 7)]},
     }
+
+
+def test_describe_slow_request_splits_the_time():
+    entry = {'time': T0 + 3.25, 'path': '/cart', 'status': 200, 'termination': '----', 'ta': 749, 'tw': 0, 'tc': 702,
+             'tr': 45}
+    assert describe_slow_request(entry, 'lb2') == (
+        '749 ms for /cart at 16:00:03.250 UTC via lb2 (queue 0 ms, connect 702 ms, answer 45 ms; status 200, ----)')
+    unanswered = dict(entry, tr=-1, status=-1, termination='sC--')
+    assert '(queue 0 ms, connect 702 ms, answer not reached; status -1, sC--)' in describe_slow_request(unanswered)
 
 
 def test_log_window_server_filter_lists_idle_servers():
     by_server, matched = log_window(WINDOW, 'web', T0 + 100.0, T0 + 200.0, servers=['web2', 'web3'])
     assert matched == 1
     assert by_server == {
-        'web2': {'requests': 1, 'errors': 0, 'statuses': {'2xx': 1}, 'latencies_ms': [7]},
-        'web3': {'requests': 0, 'errors': 0, 'statuses': {}, 'latencies_ms': []},
+        'web2': {'requests': 1, 'errors': 0, 'statuses': {'2xx': 1}, 'latencies_ms': [7],
+                 'slowest': [{'time': T0 + 170.0, 'path': '/', 'status': 200, 'termination': '----', 'ta': 7, 'tw': 0,
+                              'tc': 1, 'tr': 3}]},
+        'web3': {'requests': 0, 'errors': 0, 'statuses': {}, 'latencies_ms': [], 'slowest': []},
     }
 
 

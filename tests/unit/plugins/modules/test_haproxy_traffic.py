@@ -146,10 +146,15 @@ def test_requests_from_the_log_since(run_module, haproxy, log_file):
     status, result = run(run_module, haproxy, since=log_file['since'], log_source='file', log_path=log_file['path'])
     assert status == 'exit' and result['changed'] is False
     assert result['log'] == {'source': 'file', 'read': True, 'lines': 3, 'error': None}
+    slowest = dict((server, [(slow['ta'], slow['status'], slow['termination'], slow['tw'], slow['tc'], slow['tr'])
+                             for slow in figures.pop('slowest')]) for server, figures in result['requests'].items())
     assert result['requests'] == {
         'web1': {'requests': 2, 'errors': 1, 'statuses': {'2xx': 1, '5xx': 1}, 'latencies_ms': [2, 12]},
         'web2': {'requests': 1, 'errors': 0, 'statuses': {'2xx': 1}, 'latencies_ms': [5]},
     }
+    # slowest first, each with the log line's timers (queue 0, connect 1, answer 3)
+    assert slowest == {'web1': [(12, 200, '----', 0, 1, 3), (2, 503, 'SC--', 0, 1, 3)],
+                       'web2': [(5, 200, '----', 0, 1, 3)]}
     assert result['servers']['web1'] == WEB1
 
 
@@ -182,7 +187,7 @@ def test_unknown_server_is_listed_idle_not_failed(run_module, haproxy, log_file)
                          servers=['web1', 'web3'])
     assert status == 'exit'
     assert 'web3' not in result['servers']
-    assert result['requests']['web3'] == {'requests': 0, 'errors': 0, 'statuses': {}, 'latencies_ms': []}
+    assert result['requests']['web3'] == {'requests': 0, 'errors': 0, 'statuses': {}, 'latencies_ms': [], 'slowest': []}
     assert result['requests']['web1']['requests'] == 2
 
 
