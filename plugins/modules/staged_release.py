@@ -13,9 +13,13 @@ module: staged_release
 short_description: Stage a release package on the share in one run, or say whether it is staged
 version_added: 0.3.0
 description:
-  - Without O(package), only looks, and returns RV(staged) and the release's manifest. Fails when the version is
-    staged from another package (its manifest records another sha256) or when its directory has no manifest.
-  - With O(package) (the package already copied to this host, for example with M(ansible.builtin.copy)), checks
+  - Without O(src) or O(package), only looks, and returns RV(staged) and the release's manifest. Fails when the
+    version is staged from another package (its manifest records another sha256) or when its directory has no
+    manifest.
+  - With O(src) (the package on the controller), looks first; when the release is not staged yet, transfers the
+    package once into the connection's temporary directory on the host and stages it from there, then removes
+    it. No copy task is needed, and the package does not go through a second copy onto the share.
+  - With O(package) (the package already on this host, for example copied with M(ansible.builtin.copy)), checks
     its sha256 against O(sha256), extracts it into a temporary directory under C(RELEASES_DIR/.incoming) (the
     same filesystem), writes the manifest C(.daylight-release.json) (version, sha256, package name, time), and
     renames the directory to C(RELEASES_DIR/VERSION) with one rename(2), so the release appears whole or not
@@ -29,7 +33,15 @@ description:
   - Releases are immutable. A version already staged from the same package changes nothing.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
   - daylight.release.attributes
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
 options:
   releases_dir:
     description: The releases' directory on the share; each release is C(RELEASES_DIR/VERSION).
@@ -43,12 +55,22 @@ options:
     description: The package's sha256, as checked on the controller against its checksum file.
     type: str
     required: true
+  src:
+    description:
+      - The package (a tar archive, usually gzipped) on the controller; a relative path is looked for in the
+        role's or playbook's C(files/), as M(ansible.builtin.copy) does.
+      - Transferred only when the release is not staged yet (and not in check mode).
+      - Mutually exclusive with O(package).
+    type: path
   package:
     description:
-      - The package (a tar archive, usually gzipped) on this host. Without it, the module only looks.
+      - The package (a tar archive, usually gzipped) already on this host; it is removed once staged.
+      - Without O(src) or O(package), the module only looks.
     type: path
   package_name:
-    description: The package's file name on the controller, recorded in the manifest.
+    description:
+      - The package's file name on the controller, recorded in the manifest. Defaults to the file name of O(src)
+        or O(package).
     type: str
 seealso:
   - module: ansible.builtin.unarchive
@@ -58,28 +80,20 @@ author:
 """
 
 EXAMPLES = r"""
+- name: Stage the package on the share (transferred only when it is not staged yet)
+  daylight.release.staged_release:
+    releases_dir: /srv/daylight/releases
+    version: 2.0.0
+    sha256: "{{ package_sha256 }}"
+    src: build/packages/demo-app-2.0.0.tar.gz
+  run_once: true
+
 - name: Look for the release on the share
   daylight.release.staged_release:
     releases_dir: /srv/daylight/releases
     version: 2.0.0
     sha256: "{{ package_sha256 }}"
   register: staged
-
-- name: Copy the package to the share
-  ansible.builtin.copy:
-    src: build/packages/demo-app-2.0.0.tar.gz
-    dest: /srv/daylight/releases/.incoming/2.0.0.tar.gz
-    mode: "0600"
-  when: not staged.staged
-
-- name: Stage it
-  daylight.release.staged_release:
-    releases_dir: /srv/daylight/releases
-    version: 2.0.0
-    sha256: "{{ package_sha256 }}"
-    package: /srv/daylight/releases/.incoming/2.0.0.tar.gz
-    package_name: demo-app-2.0.0.tar.gz
-  when: not staged.staged
 """
 
 RETURN = r"""
@@ -114,12 +128,18 @@ def main():
             releases_dir=dict(type='path', required=True),
             version=dict(type='str', required=True),
             sha256=dict(type='str', required=True),
+            src=dict(type='path'),
             package=dict(type='path'),
             package_name=dict(type='str'),
         ),
+        mutually_exclusive=[('src', 'package')],
         supports_check_mode=True,
     )
     p = module.params
+    if p['src']:
+        # The action plugin turns src into package; src reaching the host means it did not run.
+        module.fail_json(msg='src is handled on the controller by the daylight.release.staged_release action plugin, '
+                             'which did not run: call the module by that name, or copy the package and give package')
     path = os.path.join(p['releases_dir'], p['version'])
     sha256 = p['sha256'].strip().lower()
     try:
