@@ -649,6 +649,12 @@ def set_server_state(runtime, backend, server, state, check_mode=False, poll_int
     return result['changed'], result, change.warnings
 
 
+def health_checks_fail(result):
+    """Whether a failed change left the server DOWN by HAProxy's own health checks (DOWN, or DOWN n/m):
+    the node's fault, not the load balancer's. One rule for a run alone and a run with peers."""
+    return classify(result.get('state_after')) in ('down', 'down_pending')
+
+
 class PeersError(DaylightError):
     """The server did not reach the state on every load balancer; result holds what the module returns."""
 
@@ -713,7 +719,7 @@ def set_server_state_with_peers(runtime, peers, backend, server, state, check_mo
             result = dict(outcome[2], msg=str(outcome[1]))
             problems.append('on %s: %s' % (peer or name, outcome[1]))
             failed_on.append(peer or name)
-            if classify(result.get('state_after')) == 'down':
+            if health_checks_fail(result):
                 down_on.append(peer or name)
             if peer is not None:
                 failed_peers.append(peer)

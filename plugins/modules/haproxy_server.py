@@ -351,6 +351,7 @@ from ansible_collections.daylight.release.plugins.module_utils.haproxy_server im
     NotReadyError,
     PeersError,
     Runtime,
+    health_checks_fail,
     set_server_state,
     set_server_state_with_peers,
 )
@@ -393,8 +394,7 @@ def main():
         if not module._diff:
             e.result.pop('diff', None)
         if isinstance(e, NotReadyError):
-            down = e.result.get('state_after', '').startswith('DOWN')
-            e.result.update(peers={}, failed_peers=[], failed_on=[name], down_on=[name] if down else [])
+            e.result.update(peers={}, failed_peers=[], failed_on=[name], down_on=[name] if health_checks_fail(e.result) else [])
         module.fail_json(msg=str(e), socket=p['socket'], **e.result)
     except DaylightError as e:
         # What became of the marker, when its path was known.
