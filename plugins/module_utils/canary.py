@@ -37,6 +37,7 @@ __metaclass__ = type
 
 import bisect
 import math
+import time
 from collections import Counter
 
 from ansible_collections.daylight.release.plugins.module_utils.errors import ValidationError
@@ -186,7 +187,28 @@ def mann_whitney_u(a, b):
 
 def _new_sample(servers):
     return {'servers': list(servers), 'requests': 0, 'errors': 0, 'retries': 0, 'latencies_ms': [], 'slowest': [],
-            'down': False}
+            'slow': None, 'down': False}
+
+
+def _merge_slow(where, merged, slow):
+    """Add one reading's 'slow' (haproxy_traffic's slow_ms count) to a sample's; None when the reading has none."""
+    if slow is None:
+        return None  # a reading from a module run without slow_ms
+    times_ok = all(not isinstance(slow.get(k), bool) and isinstance(slow.get(k), (int, float))
+                   for k in ('first', 'last')) if isinstance(slow, dict) else False
+    if (not isinstance(slow, dict) or isinstance(slow.get('over_ms'), bool)
+            or not isinstance(slow.get('over_ms'), (int, float))
+            or (_count('%s requests' % where, slow.get('requests')) and not times_ok)):
+        raise ValidationError('%s must be {over_ms, requests, first, last} with the times of the first and the last '
+                              'slow request, got %r' % (where, slow))
+    merged = merged or {'over_ms': slow['over_ms'], 'requests': 0, 'first': None, 'last': None}
+    if merged['over_ms'] != slow['over_ms']:
+        return None  # counted against another threshold: not comparable
+    merged['requests'] += slow['requests']
+    if slow['requests']:
+        merged['first'] = slow['first'] if merged['first'] is None else min(merged['first'], slow['first'])
+        merged['last'] = slow['last'] if merged['last'] is None else max(merged['last'], slow['last'])
+    return merged
 
 
 def _check_names(canary, baseline):
@@ -245,13 +267,17 @@ def samples_from_window(window, canary, baseline):
     a counter reset by an HAProxy reload counts from zero, never negative.
 
     A sample is {"servers": [...], "requests": n, "errors": n, "retries": n,
-    "latencies_ms": sorted list, "down": bool}. down: a server's status in an
-    after-reading does not start with "UP", or its chkdown grew.
+    "latencies_ms": sorted list, "slowest": [...], "slow": {over_ms, requests,
+    first, last} or None, "down": bool}. down: a server's status in an
+    after-reading does not start with "UP", or its chkdown grew. slow sums
+    haproxy_traffic's slow_ms counts; None unless every log read has one, for
+    the same over_ms.
     """
     _check_window(window)
     _check_names(canary, baseline)
     samples = {'canary': _new_sample([canary]), 'baseline': _new_sample(baseline)}
     notes = []
+    slow_known = {'canary': True, 'baseline': True}
     for entry in window:
         lb, before, after = entry['lb'], entry['before'], entry['after']
         log = after.get('log') if isinstance(after.get('log'), dict) else {}
@@ -283,6 +309,10 @@ def samples_from_window(window, canary, baseline):
                     sample['latencies_ms'].extend(_latencies(where, seen.get('latencies_ms') or []))
                     sample['slowest'].extend(dict(slow, lb=lb) for slow in seen.get('slowest') or []
                                              if isinstance(slow, dict) and isinstance(slow.get('ta'), int))
+                    if slow_known[role]:
+                        sample['slow'] = _merge_slow('window: %s slow of %s' % (lb, server), sample['slow'],
+                                                     seen.get('slow'))
+                        slow_known[role] = sample['slow'] is not None
                 else:
                     requests, errors = delta['req_tot'], delta['hrsp_5xx']
                 errors += delta['econ'] + delta['wredis']
@@ -301,7 +331,9 @@ def samples_from_window(window, canary, baseline):
                                  'down %d time(s))' % (lb, role, server, status or 'unknown', delta['chkdown']))
         if reset:
             notes.append('%s counters were reset during the window (HAProxy reloaded): counted from zero' % lb)
-    for sample in samples.values():
+    for role, sample in samples.items():
+        if not slow_known[role]:
+            sample['slow'] = None
         sample['latencies_ms'].sort()
         sample['slowest'] = sorted(sample['slowest'], key=lambda slow: -slow['ta'])[:SLOWEST_KEPT]
     return samples['canary'], samples['baseline'], notes
@@ -378,8 +410,41 @@ def _check_sample(role, sample):
     slowest = sample.get('slowest') or []
     if not isinstance(slowest, (list, tuple)) or not all(isinstance(slow, dict) for slow in slowest):
         raise ValidationError('%s sample: slowest must be a list of requests (dicts), got %r' % (role, slowest))
+    slow = sample.get('slow')
+    if slow is not None:
+        slow = _merge_slow('%s sample: slow' % role, None, slow)
     return {'servers': [str(s) for s in servers], 'requests': requests, 'errors': errors, 'retries': retries,
-            'latencies_ms': sorted(latencies), 'slowest': list(slowest), 'down': bool(sample.get('down'))}
+            'latencies_ms': sorted(latencies), 'slowest': list(slowest), 'slow': slow,
+            'down': bool(sample.get('down'))}
+
+
+# Slow requests that all ended within this many seconds are one moment: the node stalled once (a busy
+# host, a paused VM, a page fault storm), which is no evidence about the release.
+ONE_MOMENT_SECONDS = 1.0
+
+
+def _spread(sample, over_ms):
+    """'; its N requests over X ms ended over S s (from T to T UTC)' for a p99 failure, or ''."""
+    slow = sample['slow']
+    if slow is None or slow['over_ms'] != over_ms or not slow['requests']:
+        return ''
+    return ('; its %d request%s over %s ended over %.1f s (from %s to %s UTC)'
+            % (slow['requests'], '' if slow['requests'] == 1 else 's', _ms(over_ms), slow['last'] - slow['first'],
+               time.strftime('%H:%M:%S', time.gmtime(slow['first'])),
+               time.strftime('%H:%M:%S', time.gmtime(slow['last']))))
+
+
+def _one_moment(sample, over_ms):
+    """A note's words when every request of the sample slower than over_ms ended within one moment, else None."""
+    slow = sample['slow']
+    if slow is None or slow['over_ms'] != over_ms or not slow['requests']:
+        return None
+    spread = slow['last'] - slow['first']
+    if spread >= ONE_MOMENT_SECONDS:
+        return None
+    at = time.strftime('%H:%M:%S', time.gmtime(slow['last']))
+    return ('its %d request%s over %s all ended within %.2f s, at %s UTC: one stall of the node, not a slower '
+            'release' % (slow['requests'], '' if slow['requests'] == 1 else 's', _ms(over_ms), spread, at))
 
 
 def _slowest(sample):
@@ -463,7 +528,11 @@ def judge(canary_sample, baseline_sample, settings=None):
        test gives p < alpha AND canary p50 - baseline p50 >=
        max_p50_increase_ms. Fail when canary p99 > max_p99_ms AND canary p99 >
        baseline p99 + max_p50_increase_ms; a p99 floor the baseline breaks too,
-       without that margin, is noted, not blamed on the canary.
+       without that margin, is noted, not blamed on the canary. A p99 over the
+       floor is not failed, only noted, when the sample's "slow" count (its
+       requests over max_p99_ms) shows they all ended within
+       ONE_MOMENT_SECONDS: the node stalled once; a slower release is slow all
+       along the window. Without that count (None) the p99 rule holds as is.
     4. Fewer than min_requests canary requests: "inconclusive", unless the
        canary is down or its errors are already significant by Fisher's test
        (p < alpha) with at least 3 canary errors: then "fail" (a canary failing
@@ -576,9 +645,14 @@ def judge(canary_sample, baseline_sample, settings=None):
                      % cname)
     elif no_baseline and len(c_lat) >= need:
         latency_judged = True
-        if c_p99 > p99_floor:
-            failures.append(('%s\'s p99 latency was %s, above the floor of %s (no baseline traffic to compare with)%s'
-                             % (cname, _ms(c_p99), _ms(p99_floor), _slowest(c)), 'p99 %s' % _ms(c_p99)))
+        stall = _one_moment(c, p99_floor) if c_p99 > p99_floor else None
+        if stall:
+            notes.append('%s\'s p99 of %s is above the floor of %s, but %s: not failed%s'
+                         % (cname, _ms(c_p99), _ms(p99_floor), stall, _slowest(c)))
+        elif c_p99 > p99_floor:
+            failures.append(('%s\'s p99 latency was %s, above the floor of %s (no baseline traffic to compare with)%s%s'
+                             % (cname, _ms(c_p99), _ms(p99_floor), _spread(c, p99_floor), _slowest(c)),
+                             'p99 %s' % _ms(c_p99)))
         else:
             passes.append('latency: %s p99 %s is within the floor of %s' % (cname, _ms(c_p99), _ms(p99_floor)))
     elif len(c_lat) < need or len(b_lat) < need:
@@ -597,9 +671,15 @@ def judge(canary_sample, baseline_sample, settings=None):
                              'median %s vs %s' % (_ms(c_p50), _ms(b_p50))))
         else:
             passes.append('%s: within the allowed increase of %s' % (comparison, _ms(margin)))
-        if c_p99 > p99_floor and c_p99 > b_p99 + margin:
-            reason = ('%s\'s p99 latency was %s, above the floor of %s and more than %s above the baseline\'s %s%s'
-                      % (cname, _ms(c_p99), _ms(p99_floor), _ms(margin), _ms(b_p99), _slowest(c)))
+        stall = _one_moment(c, p99_floor) if c_p99 > p99_floor and c_p99 > b_p99 + margin else None
+        if stall:
+            notes.append('%s\'s p99 of %s is above the floor of %s and more than %s above the baseline\'s %s, but %s: '
+                         'not failed%s' % (cname, _ms(c_p99), _ms(p99_floor), _ms(margin), _ms(b_p99), stall,
+                                           _slowest(c)))
+        elif c_p99 > p99_floor and c_p99 > b_p99 + margin:
+            reason = ('%s\'s p99 latency was %s, above the floor of %s and more than %s above the baseline\'s %s%s%s'
+                      % (cname, _ms(c_p99), _ms(p99_floor), _ms(margin), _ms(b_p99), _spread(c, p99_floor),
+                         _slowest(c)))
             failures.append((reason, 'p99 %s vs %s' % (_ms(c_p99), _ms(b_p99))))
         elif b_p99 > p99_floor:
             notes.append('the estate itself is above the p99 floor: %s had a p99 of %s (canary %s), over %s; '

@@ -272,12 +272,17 @@ def log_status_class(status):
     return '-1' if status < 0 else '%dxx' % (status // 100)
 
 
-def log_window(lines, backend, since, until, servers=None):
+def log_window(lines, backend, since, until, servers=None, slow_ms=None):
     """Per-server request figures of one backend from log lines, for since <= time <= until.
 
     :arg lines: raw log lines; those parse_log_line rejects are ignored.
     :arg servers: only count these servers; each of them is in the result
         even without requests, so "no traffic" is visible.
+    :arg slow_ms: when given, each server also gets 'slow': {'over_ms':
+        slow_ms, 'requests': n, 'first': time, 'last': time}, its requests
+        slower than slow_ms and the times of the first and the last of them
+        (None without any): whether slow requests came at one moment or all
+        along the window.
     :returns: (by_server, matched_lines). by_server maps a server name to
         {'requests': n, 'errors': n (is_server_error), 'statuses': {'2xx': n,
         '5xx': n, ..., '-1': n for no response}, 'latencies_ms': sorted %Ta of
@@ -313,6 +318,10 @@ def log_window(lines, backend, since, until, servers=None):
         figures['latencies_ms'].sort()
         slowest = heapq.nlargest(SLOWEST_KEPT, timed.get(name, ()), key=lambda e: e['ta'])
         figures['slowest'] = [dict((key, e[key]) for key in SLOWEST_KEYS) for e in slowest]
+        if slow_ms is not None:
+            times = [e['time'] for e in timed.get(name, ()) if e['ta'] > slow_ms]
+            figures['slow'] = {'over_ms': slow_ms, 'requests': len(times),
+                               'first': min(times) if times else None, 'last': max(times) if times else None}
     return by_server, matched
 
 

@@ -67,6 +67,12 @@ options:
       - Start of the window, in epoch seconds on this host's clock (for example RV(now) of an earlier run).
       - When given, the log from O(since) to now is read and RV(requests) and RV(log) are returned.
     type: float
+  slow_ms:
+    description:
+      - With O(since), also count each server's requests slower than this many milliseconds (C(%Ta)) and when the
+        first and the last of them were logged (C(slow) in RV(requests)), so a reader can tell slow requests at
+        one moment (the node stalled once) from slow requests all along the window.
+    type: int
   windows:
     description:
       - Named time windows (C(name), C(start), C(end), epoch seconds on this host's clock) to count the whole
@@ -202,12 +208,15 @@ requests:
       (sorted total times C(%Ta) in milliseconds) and C(slowest), the slowest requests (at most three), slowest first,
       with where their time went (C(tw) queue, C(tc) connect, C(tr) the server's answer, C(ta) in all, in ms;
       -1 when not reached), their C(time), C(path), C(status) and C(termination).
+    - With O(slow_ms), C(slow) too, C({over_ms, requests, first, last}), how many requests took longer than
+      O(slow_ms) and the times of the first and the last of them (null without any).
     - Empty when the log could not be read; see RV(log).
   returned: when O(since) is given
   type: dict
   sample:
     web1: {requests: 1, errors: 1, statuses: {5xx: 1}, latencies_ms: [30001],
-           slowest: [{time: 1796290706.468, path: /, status: 504, termination: sH--, ta: 30001, tw: 0, tc: 0, tr: -1}]}
+           slowest: [{time: 1796290706.468, path: /, status: 504, termination: sH--, ta: 30001, tw: 0, tc: 0, tr: -1}],
+           slow: {over_ms: 500, requests: 1, first: 1796290706.468, last: 1796290706.468}}
 marked:
   description:
     - Sorted names of the servers of O(backend) that have a release marker in O(marker_dir) on this load balancer
@@ -279,6 +288,7 @@ def main():
             backend=dict(type='str', required=True),
             servers=dict(type='list', elements='str'),
             since=dict(type='float'),
+            slow_ms=dict(type='int'),
             windows=dict(type='list', elements='dict'),
             **LOG_ARGUMENT_SPEC,
             timeout=dict(type='float', default=5),
@@ -318,7 +328,8 @@ def main():
             lines = read_log(p['log_source'], min(starts) if starts else now, identifier=p['log_identifier'],
                              path=p['log_path'], max_lines=p['max_log_lines'], run=run)
             if p['since'] is not None:
-                requests, log['lines'] = log_window(lines, p['backend'], p['since'], now, servers=p['servers'])
+                requests, log['lines'] = log_window(lines, p['backend'], p['since'], now,
+                                                    servers=p['servers'], slow_ms=p['slow_ms'])
             if windows is not None:
                 entries = [e for e in map(parse_log_line, lines) if e is not None and e['backend'] == p['backend']]
                 counted = count_windows(entries, windows, is_server_error)

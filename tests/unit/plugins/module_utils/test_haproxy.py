@@ -279,6 +279,17 @@ def test_log_window_server_filter_lists_idle_servers():
     }
 
 
+def test_log_window_counts_slow_requests_and_when_they_came():
+    """web1's times are 30 (at +100 s), 5 (+150 s), 8 (+200 s) and 2 ms; over 4 ms: three, from +100 s to +200 s."""
+    by_server = log_window(WINDOW, 'web', T0 + 100.0, T0 + 200.0, servers=['web1', 'web2', 'web3'], slow_ms=4)[0]
+    assert by_server['web1']['slow'] == {'over_ms': 4, 'requests': 3, 'first': T0 + 100.0, 'last': T0 + 200.0}
+    assert by_server['web2']['slow'] == {'over_ms': 4, 'requests': 1, 'first': T0 + 170.0, 'last': T0 + 170.0}
+    # over 8 ms (not 8 itself): only the 30 ms one; an idle server has none
+    by_server = log_window(WINDOW, 'web', T0 + 100.0, T0 + 200.0, servers=['web1', 'web3'], slow_ms=8)[0]
+    assert by_server['web1']['slow'] == {'over_ms': 8, 'requests': 1, 'first': T0 + 100.0, 'last': T0 + 100.0}
+    assert by_server['web3']['slow'] == {'over_ms': 8, 'requests': 0, 'first': None, 'last': None}
+
+
 def test_log_window_empty():
     assert log_window([], 'web', 0, 1) == ({}, 0)
 
