@@ -18,3 +18,14 @@ attributes:
   platform:
     platforms: posix
 """
+
+    # A module with an action plugin of the same name, which runs on the controller first.
+    ACTION = r"""
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+"""

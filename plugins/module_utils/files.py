@@ -57,3 +57,44 @@ def write_atomically(path, text, mode=0o644, what=None):
         fsync_dir(directory)
     except ApplyError as e:
         raise ApplyError('%s was replaced, but %s' % (path, e))
+
+
+def write_files(directory, files, mode=0o644, check_mode=False):
+    """Make `directory` hold each of `files` ({name: text}), writing only the files whose text differs.
+
+    The directory is created (0755) when missing; each file is replaced atomically
+    (write_atomically). Names must be plain file names: no path separator, not '.' or '..'.
+
+    :returns: [{'name', 'path', 'before' (text, None when absent), 'after', 'changed'}], in name order;
+        in check mode nothing is written, and changed says what a real run would do.
+    :raises ApplyError: a bad name, a directory or file that cannot be written, naming it.
+    """
+    for name in files:
+        if not name or name in ('.', '..') or '/' in name or '\0' in name:
+            raise ApplyError('%r is not a file name: give plain names (no "/"), each file goes straight into %s'
+                             % (name, directory))
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise ApplyError('%s is not a directory: the files cannot go in it' % directory)
+    plan = []
+    for name in sorted(files):
+        path = os.path.join(directory, name)
+        try:
+            with open(path, 'rb') as f:
+                before = f.read().decode('utf-8', 'replace')
+        except (IOError, OSError) as e:
+            if e.errno != errno.ENOENT:
+                raise ApplyError('cannot read %s: %s' % (path, e))
+            before = None
+        after = files[name]
+        plan.append({'name': name, 'path': path, 'before': before, 'after': after, 'changed': before != after})
+    if check_mode or not any(item['changed'] for item in plan):
+        return plan
+    if not os.path.isdir(directory):
+        try:
+            os.makedirs(directory, 0o755)
+        except OSError as e:
+            raise ApplyError('cannot create the directory %s: %s' % (directory, e))
+    for item in plan:
+        if item['changed']:
+            write_atomically(item['path'], item['after'], mode)
+    return plan

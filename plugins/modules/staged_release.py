@@ -35,13 +35,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
   - daylight.release.attributes
-attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
+  - daylight.release.attributes.action
 options:
   releases_dir:
     description: The releases' directory on the share; each release is C(RELEASES_DIR/VERSION).
