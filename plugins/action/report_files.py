@@ -32,17 +32,17 @@ class ActionModule(ActionBase):
         if not isinstance(directory, string_types) or not directory.startswith('/'):
             return dict(result, failed=True, msg='report_files: dir must be an absolute path on the controller, '
                                                  'got %r' % (directory,))
-        texts = {}
-        for item in files if isinstance(files, list) else [None]:
-            if not (isinstance(item, dict) and set(item) == {'name', 'content'}
-                    and all(isinstance(value, string_types) for value in item.values())):
-                return dict(result, failed=True, msg='report_files: files must be a list of {name, content}, both '
-                                                     'strings; got %r' % (files,))
-            if to_text(item['name']) in texts:
-                return dict(result, failed=True, msg='report_files: %s is given twice in files' % item['name'])
-            texts[to_text(item['name'])] = to_text(item['content'])
-        if not texts:
-            return dict(result, failed=True, msg='report_files: files is empty: give at least one {name, content}')
+
+        def is_file(item):
+            return (isinstance(item, dict) and set(item) == {'name', 'content'}
+                    and all(isinstance(value, string_types) for value in item.values()))
+        if not isinstance(files, list) or not files or not all(is_file(item) for item in files):
+            return dict(result, failed=True, msg='report_files: files must be a non-empty list of {name, content}, '
+                                                 'both strings; got %r' % (files,))
+        texts = dict((to_text(item['name']), to_text(item['content'])) for item in files)
+        if len(texts) < len(files):
+            return dict(result, failed=True, msg='report_files: a file name is given twice in files: %s'
+                                                 % ', '.join(item['name'] for item in files))
         try:
             plan = write_files(directory, texts, check_mode=self._task.check_mode)
         except DaylightError as e:

@@ -190,20 +190,22 @@ def _new_sample(servers):
             'slow': None, 'down': False}
 
 
-def _merge_slow(where, merged, slow):
-    """Add one reading's 'slow' (haproxy_traffic's slow_ms count) to a sample's; None when the reading has none."""
-    if slow is None:
-        return None  # a reading from a module run without slow_ms
-    times_ok = all(not isinstance(slow.get(k), bool) and isinstance(slow.get(k), (int, float))
-                   for k in ('first', 'last')) if isinstance(slow, dict) else False
-    if (not isinstance(slow, dict) or isinstance(slow.get('over_ms'), bool)
-            or not isinstance(slow.get('over_ms'), (int, float))
-            or (_count('%s requests' % where, slow.get('requests')) and not times_ok)):
+def _check_slow(where, slow):
+    """haproxy_traffic's slow_ms count as given, or ValidationError naming where it came from."""
+    def number(key):
+        return not isinstance(slow.get(key), bool) and isinstance(slow.get(key), (int, float))
+    if not isinstance(slow, dict) or not number('over_ms') or (
+            _count('%s requests' % where, slow.get('requests')) and not (number('first') and number('last'))):
         raise ValidationError('%s must be {over_ms, requests, first, last} with the times of the first and the last '
                               'slow request, got %r' % (where, slow))
+    return slow
+
+
+def _merge_slow(merged, slow):
+    """A sample's slow count with one more reading's added; None when they were counted over other thresholds."""
     merged = merged or {'over_ms': slow['over_ms'], 'requests': 0, 'first': None, 'last': None}
     if merged['over_ms'] != slow['over_ms']:
-        return None  # counted against another threshold: not comparable
+        return None
     merged['requests'] += slow['requests']
     if slow['requests']:
         merged['first'] = slow['first'] if merged['first'] is None else min(merged['first'], slow['first'])
@@ -310,8 +312,10 @@ def samples_from_window(window, canary, baseline):
                     sample['slowest'].extend(dict(slow, lb=lb) for slow in seen.get('slowest') or []
                                              if isinstance(slow, dict) and isinstance(slow.get('ta'), int))
                     if slow_known[role]:
-                        sample['slow'] = _merge_slow('window: %s slow of %s' % (lb, server), sample['slow'],
-                                                     seen.get('slow'))
+                        # A reading without the count (a module run without slow_ms) leaves it unknown.
+                        slow = seen.get('slow')
+                        sample['slow'] = None if slow is None else _merge_slow(
+                            sample['slow'], _check_slow('window: %s slow of %s' % (lb, server), slow))
                         slow_known[role] = sample['slow'] is not None
                 else:
                     requests, errors = delta['req_tot'], delta['hrsp_5xx']
@@ -412,7 +416,7 @@ def _check_sample(role, sample):
         raise ValidationError('%s sample: slowest must be a list of requests (dicts), got %r' % (role, slowest))
     slow = sample.get('slow')
     if slow is not None:
-        slow = _merge_slow('%s sample: slow' % role, None, slow)
+        slow = _check_slow('%s sample: slow' % role, slow)
     return {'servers': [str(s) for s in servers], 'requests': requests, 'errors': errors, 'retries': retries,
             'latencies_ms': sorted(latencies), 'slowest': list(slowest), 'slow': slow,
             'down': bool(sample.get('down'))}
@@ -423,10 +427,16 @@ def _check_sample(role, sample):
 ONE_MOMENT_SECONDS = 1.0
 
 
+def _slow_over(sample, over_ms):
+    """The sample's slow count when it counted requests over exactly over_ms and found some, else None."""
+    slow = sample['slow']
+    return slow if slow is not None and slow['over_ms'] == over_ms and slow['requests'] else None
+
+
 def _spread(sample, over_ms):
     """'; its N requests over X ms ended over S s (from T to T UTC)' for a p99 failure, or ''."""
-    slow = sample['slow']
-    if slow is None or slow['over_ms'] != over_ms or not slow['requests']:
+    slow = _slow_over(sample, over_ms)
+    if slow is None:
         return ''
     return ('; its %d request%s over %s ended over %.1f s (from %s to %s UTC)'
             % (slow['requests'], '' if slow['requests'] == 1 else 's', _ms(over_ms), slow['last'] - slow['first'],
@@ -436,15 +446,12 @@ def _spread(sample, over_ms):
 
 def _one_moment(sample, over_ms):
     """A note's words when every request of the sample slower than over_ms ended within one moment, else None."""
-    slow = sample['slow']
-    if slow is None or slow['over_ms'] != over_ms or not slow['requests']:
+    slow = _slow_over(sample, over_ms)
+    if slow is None or slow['last'] - slow['first'] >= ONE_MOMENT_SECONDS:
         return None
-    spread = slow['last'] - slow['first']
-    if spread >= ONE_MOMENT_SECONDS:
-        return None
-    at = time.strftime('%H:%M:%S', time.gmtime(slow['last']))
     return ('its %d request%s over %s all ended within %.2f s, at %s UTC: one stall of the node, not a slower '
-            'release' % (slow['requests'], '' if slow['requests'] == 1 else 's', _ms(over_ms), spread, at))
+            'release' % (slow['requests'], '' if slow['requests'] == 1 else 's', _ms(over_ms),
+                         slow['last'] - slow['first'], time.strftime('%H:%M:%S', time.gmtime(slow['last']))))
 
 
 def _slowest(sample):
