@@ -12,15 +12,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
-import os
-import subprocess
 import sys
-import textwrap
 
 import pytest
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
-ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
 
 PLAYBOOK = """\
 - name: Report
@@ -49,54 +43,43 @@ PLAYBOOK = """\
 
 
 @pytest.fixture
-def project(tmp_path):
+def project(tmp_path, write_ansible_cfg):
     (tmp_path / 'playbook.yml').write_text(PLAYBOOK)
     (tmp_path / 'inventory.ini').write_text(u'node ansible_host=192.0.2.1 ansible_connection=ssh\n'
                                             u'localhost ansible_connection=local ansible_python_interpreter=%s\n'
                                             % sys.executable)
-    (tmp_path / 'ansible.cfg').write_text(textwrap.dedent(u"""\
-        [defaults]
-        collections_path = {collections}
-        stdout_callback = ansible.builtin.default
-        retry_files_enabled = false
-        """).format(collections=os.path.join(REPO, '.build', 'collections')))
+    write_ansible_cfg(tmp_path)
     return tmp_path
 
 
-def run(project, version='2.1.0', *options):
-    result_path = project / 'result.json'
-    if result_path.exists():
-        result_path.unlink()
-    argv = [ANSIBLE_PLAYBOOK, '-i', 'inventory.ini', 'playbook.yml', '-e',
-            json.dumps({'report_dir': str(project / 'reports'), 'version': version,
-                        'result_path': str(result_path)})] + list(options)
-    proc = subprocess.run(argv, cwd=str(project), capture_output=True, text=True, check=False,
-                          env=dict(os.environ, ANSIBLE_CONFIG=str(project / 'ansible.cfg')))
-    result = json.loads(result_path.read_text()) if result_path.exists() else None
-    return proc.returncode, proc.stdout + proc.stderr, result
+@pytest.fixture
+def run(project, run_playbook):
+    def run_version(version='2.1.0', *options):
+        return run_playbook(project, {'report_dir': str(project / 'reports'), 'version': version}, *options)
+    return run_version
 
 
-def test_writes_on_the_controller_once_then_changes_nothing(project):
-    rc, out, result = run(project)
+def test_writes_on_the_controller_once_then_changes_nothing(project, run):
+    rc, out, result = run()
     assert rc == 0, out
     reports = project / 'reports'
     assert result['changed'] is True and result['written'] == [str(reports / '2.1.0.json'), str(reports / '2.1.0.md')]
     assert json.loads((reports / '2.1.0.json').read_text()) == {'version': '2.1.0'}
     assert (reports / '2.1.0.md').read_text() == '# Release 2.1.0\n'
-    rc, out, result = run(project)
+    rc, out, result = run()
     assert rc == 0, out
     assert result['changed'] is False and result['written'] == [], result
 
 
-def test_check_mode_with_diff_shows_the_text_and_writes_nothing(project):
-    rc, out, result = run(project, '2.2.0', '--check', '--diff')
+def test_check_mode_with_diff_shows_the_text_and_writes_nothing(project, run):
+    rc, out, result = run('2.2.0', '--check', '--diff')
     assert rc == 0, out
     assert result['changed'] is True and not (project / 'reports').exists()
     assert '+# Release 2.2.0' in out, out
 
 
-def test_a_file_name_with_a_slash_is_refused_naming_it(project):
-    rc, out, dummy = run(project, '../2.3.0')
+def test_a_file_name_with_a_slash_is_refused_naming_it(project, run):
+    rc, out, dummy = run('../2.3.0')
     assert rc != 0
     assert "report_files: '../2.3.0.json' is not a file name" in ' '.join(out.split()), out
     assert not (project / '2.3.0.json').exists()

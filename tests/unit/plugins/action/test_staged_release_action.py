@@ -13,17 +13,11 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import hashlib
-import json
 import os
-import subprocess
 import sys
 import tarfile
-import textwrap
 
 import pytest
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
-ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
 
 PLAYBOOK = """\
 - name: Stage
@@ -44,7 +38,7 @@ PLAYBOOK = """\
 
 
 @pytest.fixture
-def project(tmp_path):
+def project(tmp_path, write_ansible_cfg):
     src = tmp_path / 'src'
     src.mkdir()
     (src / 'index.php').write_text(u'<?php echo "2.0.0";')
@@ -56,40 +50,26 @@ def project(tmp_path):
     (tmp_path / 'playbook.yml').write_text(PLAYBOOK)
     (tmp_path / 'inventory.ini').write_text(u'node ansible_connection=local ansible_python_interpreter=%s\n'
                                             % sys.executable)
-    (tmp_path / 'ansible.cfg').write_text(textwrap.dedent(u"""\
-        [defaults]
-        collections_path = {collections}
-        remote_tmp = {remote_tmp}
-        stdout_callback = ansible.builtin.default
-        retry_files_enabled = false
-        """).format(collections=os.path.join(REPO, '.build', 'collections'), remote_tmp=tmp_path / 'remote-tmp'))
+    write_ansible_cfg(tmp_path, remote_tmp=tmp_path / 'remote-tmp')
     return {'dir': tmp_path, 'package': str(package), 'releases': str(tmp_path / 'releases'),
             'sha256': hashlib.sha256(package.read_bytes()).hexdigest()}
 
 
-def stage(project, check=False, **args):
-    """(rc, output, the task's result) of one run staging with args."""
-    stage_args = dict(releases_dir=project['releases'], version='2.0.0', sha256=project['sha256'], **args)
-    result_path = str(project['dir'] / 'result.json')
-    if os.path.exists(result_path):
-        os.unlink(result_path)
-    argv = [ANSIBLE_PLAYBOOK, '-i', 'inventory.ini', 'playbook.yml',
-            '-e', json.dumps({'stage_args': stage_args, 'result_path': result_path})] + (['--check'] if check else [])
-    proc = subprocess.run(argv, cwd=str(project['dir']), capture_output=True, text=True, check=False,
-                          env=dict(os.environ, ANSIBLE_CONFIG=str(project['dir'] / 'ansible.cfg')))
-    result = None
-    if os.path.exists(result_path):
-        with open(result_path) as f:
-            result = json.load(f)
-    return proc.returncode, proc.stdout + proc.stderr, result
+@pytest.fixture
+def stage(project, run_playbook):
+    def stage_with(check=False, **args):
+        """(rc, output, the task's result) of one run staging with args."""
+        stage_args = dict(releases_dir=project['releases'], version='2.0.0', sha256=project['sha256'], **args)
+        return run_playbook(project['dir'], {'stage_args': stage_args}, *(['--check'] if check else []))
+    return stage_with
 
 
 def leftovers(project):
     return os.listdir(str(project['dir'] / 'remote-tmp'))
 
 
-def test_stages_from_the_controller_once_and_leaves_no_copy_behind(project):
-    rc, out, result = stage(project, src=project['package'])
+def test_stages_from_the_controller_once_and_leaves_no_copy_behind(project, stage):
+    rc, out, result = stage(src=project['package'])
     assert rc == 0, out
     assert result['changed'] is True and result['staged'] is True, result
     assert result['manifest']['package'] == 'demo-app-2.0.0.tar.gz' and result['manifest']['sha256'] == project['sha256']
@@ -104,37 +84,37 @@ def test_stages_from_the_controller_once_and_leaves_no_copy_behind(project):
     # Again: staged already, so nothing is transferred and nothing changes.
     os.rename(project['package'], project['package'] + '.moved')  # a transfer would now fail
     os.symlink(os.devnull, project['package'])
-    rc, out, result = stage(project, src=project['package'])
+    rc, out, result = stage(src=project['package'])
     assert rc == 0, out
     assert result['changed'] is False and result['staged'] is True, result
 
 
-def test_check_mode_transfers_and_writes_nothing(project):
-    rc, out, result = stage(project, check=True, src=project['package'])
+def test_check_mode_transfers_and_writes_nothing(project, stage):
+    rc, out, result = stage(check=True, src=project['package'])
     assert rc == 0, out
     assert result['changed'] is True and result['staged'] is True, result
     assert os.listdir(project['releases']) == [] and leftovers(project) == []
 
 
-def test_a_package_whose_sha256_differs_is_refused_and_nothing_is_staged(project):
+def test_a_package_whose_sha256_differs_is_refused_and_nothing_is_staged(project, stage):
     with open(project['package'], 'ab') as f:
         f.write(b'\0')  # the package changed after its checksum was taken
-    rc, out, result = stage(project, src=project['package'])
+    rc, out, result = stage(src=project['package'])
     assert rc != 0
     assert 'sha256' in out and project['sha256'] in out, out
     assert not os.path.exists(os.path.join(project['releases'], '2.0.0'))
     assert leftovers(project) == []
 
 
-def test_src_and_package_together_are_refused(project):
-    rc, out, dummy = stage(project, src=project['package'], package='/tmp/elsewhere.tar.gz')
+def test_src_and_package_together_are_refused(project, stage):
+    rc, out, dummy = stage(src=project['package'], package='/tmp/elsewhere.tar.gz')
     assert rc != 0
     assert 'give src (a package on the controller) or package (a package already on the host), not both' in out, out
 
 
-def test_a_missing_src_is_named(project):
+def test_a_missing_src_is_named(project, stage):
     missing = str(project['dir'] / 'nope.tar.gz')
-    rc, out, dummy = stage(project, src=missing)
+    rc, out, dummy = stage(src=missing)
     assert rc != 0
     assert 'the package %s is not on the controller' % missing in out, out
     assert os.listdir(project['releases']) == []
