@@ -43,6 +43,12 @@ RATE = 60
 CANARY = {"canary_analysis_min_requests": 60, "canary_analysis_min_seconds": 5, "canary_analysis_max_seconds": 30}
 
 
+def back_to_three_nodes():
+    """The lab's usual 3 web nodes, if it has another number."""
+    if len(web_nodes()) != 3:
+        print("lab: 3 web nodes (%.0f s)" % scale_lab(3), flush=True)
+
+
 def run_id():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d%H%M%S")
 
@@ -305,12 +311,10 @@ def main():
             results["phases"].append(r)
             print("  %d nodes, batch %s: rc=%d %s" % (nodes, batch, r["rc"], r["summary"]), flush=True)
     if args.compare:
-        if len(web_nodes()) != 3:
-            print("lab: 3 web nodes (%.0f s)" % scale_lab(3), flush=True)
+        back_to_three_nodes()
         results["comparison"] = compare(args.out, tag)
     if args.options or args.staging:
-        if len(web_nodes()) != 3:
-            print("lab: 3 web nodes (%.0f s)" % scale_lab(3), flush=True)
+        back_to_three_nodes()
     if args.options:
         for variant, env in ansible_options():
             r = measure_phases(3, 1, args.out, tag, env=env, variant=variant)
@@ -319,6 +323,9 @@ def main():
     if args.staging:
         results["staging"] = staging(args.out, tag)
         print("  staging: %s" % results["staging"], flush=True)
+    # The lab as the tests expect it: a run that measured 12 nodes last once left 12, and the
+    # e2e suite that followed failed on it.
+    back_to_three_nodes()
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
     text = summary(results)
