@@ -1051,6 +1051,19 @@ def plan(files, applied, phase):
     return [migration for name, migration in pending if phase == 'post' or migration['phase'] == 'pre']
 
 
+def contracts_left(files, applied, phase):
+    """The versions of the contract (post) migrations still pending once `phase` has run.
+
+    After a pre phase these are the release's contract migrations not applied
+    yet; after a post phase, none (that phase runs them all). Empty means a
+    later post phase of these files has nothing to do.
+    """
+    _check_phase(phase)
+    if phase == 'post':
+        return []
+    return [migration['version'] for migration in plan(files, applied, 'post') if migration['phase'] == 'post']
+
+
 def _files_by_number(files):
     by_number = {}
     for name in files:

@@ -125,6 +125,15 @@ applied:
       description: add_note
       phase: pre
       statements: ["ALTER TABLE t ADD note TEXT NULL, ALGORITHM=INSTANT"]
+contracts_pending:
+  description:
+    - Versions of the contract (post) migrations among O(migrations) still pending after this run
+      (in check mode, after the run it reports). Always empty after O(phase=post).
+    - After O(phase=pre), empty means the post phase of the same files has nothing to do.
+  returned: always
+  type: list
+  elements: str
+  sample: ["0005"]
 notes:
   description: Warnings for the operator (for example a schema-only rehearsal).
   returned: always
@@ -162,6 +171,7 @@ def run(module, p):
                 cursor.execute('DELETE FROM %s WHERE version = %%s AND success = 0' % db_migrate.HISTORY_TABLE, (version,))
         applied = dict((v, row['checksum']) for v, row in history.items() if row['success'])
         pending = migrations.plan(p['migrations'], applied, p['phase'])
+        contracts_pending = migrations.contracts_left(p['migrations'], applied, p['phase'])
         notes = []
         if pending and p['rehearse'] and not module.check_mode:
             notes = db_migrate.rehearse(cursor, p['database'], p['rehearsal_database'] or p['database'] + '_rehearsal',
@@ -174,7 +184,7 @@ def run(module, p):
                 statements = db_migrate.apply_migration(cursor, migration, p['release'], p['who'], utc_now)
             done.append({'version': migration['version'], 'description': migration['description'],
                          'phase': migration['phase'], 'statements': statements})
-        return done, repaired, notes
+        return done, repaired, notes, contracts_pending
     finally:
         connection.close()  # also releases GET_LOCK
 
@@ -202,14 +212,15 @@ def main():
         module.fail_json(msg=missing_required_lib('PyMySQL'), exception=mariadb.PYMYSQL_ERROR)
     p = module.params
     try:
-        done, repaired, notes = run(module, p)
+        done, repaired, notes, contracts_pending = run(module, p)
     except DaylightError as e:
         module.fail_json(msg='migrations of release %s (%s phase) stopped: %s' % (p['release'], p['phase'], e))
     except mariadb.pymysql.MySQLError as e:
         module.fail_json(msg='migrations of release %s: the database %s refused: %s' % (p['release'], mariadb.server(p), e))
     for note in notes:
         module.warn(note)
-    module.exit_json(changed=bool(done) or bool(repaired), applied=done, repaired=repaired, notes=notes)
+    module.exit_json(changed=bool(done) or bool(repaired), applied=done, repaired=repaired, notes=notes,
+                     contracts_pending=contracts_pending)
 
 
 if __name__ == '__main__':

@@ -16,6 +16,7 @@ from ansible_collections.daylight.release.plugins.module_utils.migrations import
     MigrationError,
     check_migration,
     classify,
+    contracts_left,
     is_alter_table,
     parse_filename,
     plan,
@@ -562,6 +563,30 @@ def versions(migrations):
 ])
 def test_plan_phases(applied, phase, expected):
     assert versions(plan(FILES, applied, phase)) == expected
+
+
+@pytest.mark.parametrize('applied, phase, expected', [
+    ({}, 'pre', ['0003']),
+    ({'0001': sha(FILES['0001_create_orders.sql']), '0002': sha(FILES['0002_add_note.sql'])}, 'pre', ['0003']),
+    ({'0001': sha(FILES['0001_create_orders.sql']), '0002': sha(FILES['0002_add_note.sql']),
+      '0003': sha(FILES['0003_drop_legacy.sql'])}, 'pre', []),
+    ({}, 'post', []),
+])
+def test_contracts_left_after_a_phase(applied, phase, expected):
+    assert contracts_left(FILES, applied, phase) == expected
+
+
+def test_contracts_left_is_empty_for_a_release_without_contract_migrations():
+    files = {name: text for name, text in FILES.items() if not name.startswith('0003')}
+    assert contracts_left(files, {}, 'pre') == []
+
+
+def test_contracts_left_refuses_what_plan_refuses():
+    with pytest.raises(MigrationError) as info:
+        contracts_left(FILES, {'0001': sha('CREATE TABLE orders (id INT);')}, 'pre')
+    assert 'checksum mismatch' in str(info.value)
+    with pytest.raises(MigrationError):
+        contracts_left(FILES, {}, 'contract')
 
 
 def test_plan_orders_by_number_not_by_text():
