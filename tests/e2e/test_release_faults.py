@@ -273,7 +273,9 @@ def test_controller_killed_during_a_drain_then_rerun_converges(lab, tmp_path):
     before, earlier = served_versions(), {h["id"] for h in history()}  # a lab used before keeps its history
     version, started = "2.7.1-killed-draining", time.monotonic()
     pkg = _broken_package(tmp_path, version, "false")
-    with Load(rate=60) as load:
+    # Requests of 4 s in flight on every node make each drain last seconds: without them a drain
+    # takes a few tenths of a second, and the kill sometimes landed after the swap (CI, session 14).
+    with Load(rate=60, long_requests=6, hold=4.0) as load:
         proc = _start(version, pkg, *SHORT_WINDOW)
         deadline, draining = time.monotonic() + 180, None
         while draining is None and time.monotonic() < deadline:
