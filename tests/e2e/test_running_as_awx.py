@@ -25,7 +25,6 @@ RUNNER = os.path.join(os.path.dirname(shutil.which("ansible-playbook") or ""), "
 # The survey's answers, as AWX writes them (every answer a string); no load runs, so the canary's
 # window is the one for a release without visitors.
 SURVEY = {"release_batch_size": "1", "release_dark_launch": "true"}
-LAB_WINDOW = NO_LOAD_WINDOW
 
 
 @pytest.fixture
@@ -88,7 +87,7 @@ def stats(events):
 def test_release_then_status_run_as_awx_runs_them(lab, tmp_path):
     version = "2.9.1-awx"
     pdd = private_data_dir(tmp_path, dict(SURVEY, release_version=version,
-                                          release_package=_broken_package(tmp_path, version, "false"), **LAB_WINDOW))
+                                          release_package=_broken_package(tmp_path, version, "false"), **NO_LOAD_WINDOW))
     subprocess.run([RUNNER, "run", str(pdd), "-p", "playbooks/release.yml"], env=runner_env(), capture_output=True,
                    timeout=600, check=False)
     status, rc, events = artifacts(pdd)
@@ -124,7 +123,7 @@ def test_release_then_status_run_as_awx_runs_them(lab, tmp_path):
 def test_a_cancelled_release_is_converged_by_the_next_launch(lab, tmp_path):
     version = "2.9.2-awx-cancelled"
     extravars = dict(SURVEY, release_version=version, release_package=_broken_package(tmp_path, version, "false"),
-                     **LAB_WINDOW)
+                     **NO_LOAD_WINDOW)
     pdd = private_data_dir(tmp_path, extravars)
     proc = subprocess.Popen([RUNNER, "run", str(pdd), "-p", "playbooks/release.yml"], env=runner_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
