@@ -747,3 +747,77 @@ def set_server_state_with_peers(runtime, peers, backend, server, state, check_mo
     if problems:
         raise PeersError(' '.join(problems), result)
     return result['changed'], result, warnings
+
+
+class ServersError(DaylightError):
+    """Some servers of a batch did not reach the state; result holds what the module returns."""
+
+    def __init__(self, message, result):
+        super(ServersError, self).__init__(message)
+        self.result = result
+
+
+def set_servers_state(runtime, peers, backend, servers, state, name='this load balancer', **options):
+    """set_server_state_with_peers for several servers of one backend at once, each in its own thread.
+
+    A batch of a release moves several nodes together: one run for all of them
+    instead of one run per node on the same load balancer, and their waits (sessions
+    to end, the first health check after ready) overlap. Each server keeps its own
+    release marker and its own outcome; one that fails does not stop the others.
+
+    :arg servers: the servers' names (at least one, each once).
+    :arg options: set_server_state_with_peers's keyword arguments.
+    :returns: (changed, result, warnings): result has servers ({server: its
+        result, with failed_on and down_on; where it failed, msg}),
+        failed_servers (names, in the order given), failed_on and down_on
+        (every load balancer named by any server's), backend, and diff when
+        the servers' results have one.
+    :raises ServersError: some server failed; .result is the result, and the
+        message names each server and what happened to it.
+    """
+    if not servers:
+        raise ValidationError('servers must name at least one server of backend %r' % (backend,))
+    repeated = sorted(set(s for s in servers if servers.count(s) > 1))
+    if repeated:
+        raise ValidationError('servers names %s more than once' % ', '.join(repeated))
+    outcomes = {}
+
+    def one(server):
+        try:
+            outcomes[server] = ('ok',) + set_server_state_with_peers(runtime, peers, backend, server, state,
+                                                                     name=name, **options)
+        except PeersError as e:
+            outcomes[server] = ('failed', False, dict(e.result, msg=str(e)), [])
+        except Exception as e:  # DaylightError, or a thread's surprise: it must reach the module, not vanish
+            outcomes[server] = ('failed', False, dict(getattr(e, 'marker', None) or {}, backend=backend, server=server,
+                                                      failed_on=[name], down_on=[], msg=str(e)), [])
+
+    threads = [threading.Thread(target=one, args=(server,)) for server in servers[1:]]
+    for thread in threads:
+        thread.start()
+    one(servers[0])
+    for thread in threads:
+        thread.join()
+
+    result = dict(backend=backend, servers={}, failed_servers=[], failed_on=[], down_on=[])
+    changed, warnings, problems, before, after = False, [], [], '', ''
+    for server in servers:
+        outcome, server_changed, server_result, server_warnings = outcomes[server]
+        changed = changed or server_changed or server_result.pop('changed', False)
+        warnings.extend(server_warnings)
+        diff = server_result.pop('diff', None)
+        if diff:  # a line per server and status
+            before += ''.join('%s: %s\n' % (server, line) for line in diff['before'].splitlines())
+            after += ''.join('%s: %s\n' % (server, line) for line in diff['after'].splitlines())
+        result['servers'][server] = server_result
+        if outcome == 'failed':
+            result['failed_servers'].append(server)
+            problems.append('%s: %s' % (server, server_result['msg']))
+        for key in ('failed_on', 'down_on'):
+            result[key].extend(lb for lb in server_result.get(key, []) if lb not in result[key])
+    result['changed'] = changed
+    if before or after:
+        result['diff'] = dict(before=before, after=after)
+    if problems:
+        raise ServersError('; '.join(problems), result)
+    return changed, result, warnings

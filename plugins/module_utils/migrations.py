@@ -1031,6 +1031,21 @@ def plan(files, applied, phase):
     file that changed, two files with one version, a pending file older than
     the newest applied one, and a pending pre file after a pending contract one.
     """
+    return plan_with_contracts_left(files, applied, phase)[0]
+
+
+def contracts_left(files, applied, phase):
+    """The versions of the contract (post) migrations still pending once `phase` has run.
+
+    After a pre phase these are the release's contract migrations not applied
+    yet; after a post phase, none (that phase runs them all). Empty means a
+    later post phase of these files has nothing to do.
+    """
+    return plan_with_contracts_left(files, applied, phase)[1]
+
+
+def plan_with_contracts_left(files, applied, phase):
+    """(plan(...), contracts_left(...)) from one reading of the files."""
     _check_phase(phase)
     by_number = _files_by_number(files)
     applied_by_number = _applied_by_number(applied)
@@ -1048,20 +1063,10 @@ def plan(files, applied, phase):
                                      applied_by_number[newest][0]), file=name)
         pending.append((name, check_migration(name, files[name], phase)))
     _check_contracts_come_last(pending)
-    return [migration for name, migration in pending if phase == 'post' or migration['phase'] == 'pre']
-
-
-def contracts_left(files, applied, phase):
-    """The versions of the contract (post) migrations still pending once `phase` has run.
-
-    After a pre phase these are the release's contract migrations not applied
-    yet; after a post phase, none (that phase runs them all). Empty means a
-    later post phase of these files has nothing to do.
-    """
-    _check_phase(phase)
     if phase == 'post':
-        return []
-    return [migration['version'] for migration in plan(files, applied, 'post') if migration['phase'] == 'post']
+        return [migration for name, migration in pending], []
+    return ([migration for name, migration in pending if migration['phase'] == 'pre'],
+            [migration['version'] for name, migration in pending if migration['phase'] == 'post'])
 
 
 def _files_by_number(files):

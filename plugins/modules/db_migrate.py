@@ -170,8 +170,7 @@ def run(module, p):
             for version in repaired:
                 cursor.execute('DELETE FROM %s WHERE version = %%s AND success = 0' % db_migrate.HISTORY_TABLE, (version,))
         applied = dict((v, row['checksum']) for v, row in history.items() if row['success'])
-        pending = migrations.plan(p['migrations'], applied, p['phase'])
-        contracts_pending = migrations.contracts_left(p['migrations'], applied, p['phase'])
+        pending, contracts_pending = migrations.plan_with_contracts_left(p['migrations'], applied, p['phase'])
         notes = []
         if pending and p['rehearse'] and not module.check_mode:
             notes = db_migrate.rehearse(cursor, p['database'], p['rehearsal_database'] or p['database'] + '_rehearsal',

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: haproxy_server
-short_description: Drain, enable or disable one server on one HAProxy and wait for the outcome, polling sub-second
+short_description: Drain, enable or disable a server (or a batch) on HAProxy and wait for the outcome, polling sub-second
 version_added: 0.1.0
 description:
   - Runs on a load balancer and talks to HAProxy's runtime API on its stats socket. Changes the administrative
@@ -68,9 +68,20 @@ options:
     type: str
     required: true
   server:
-    description: The server of O(backend), as named in haproxy.cfg.
+    description:
+      - The server of O(backend), as named in haproxy.cfg.
+      - One of O(server) and O(servers) is required.
     type: str
-    required: true
+  servers:
+    description:
+      - Several servers of O(backend), brought to O(state) together in one run, each in its own thread, so their
+        waits overlap. A batch of a release is one run, not one run per server on the same load balancer.
+      - Each server keeps its own release marker and its own outcome (RV(servers)); one that fails does not stop
+        the others, and the task then fails naming each that did (RV(failed_servers)).
+      - One of O(server) and O(servers) is required.
+    type: list
+    elements: str
+    version_added: 0.4.0
   state:
     description:
       - V(drained) stops new sessions, waits for the current ones to end (at most O(drain_timeout)), then puts the
@@ -216,6 +227,17 @@ EXAMPLES = r"""
   loop: "{{ groups['loadbalancers'] }}"
   become: true
 
+- name: Drain a batch of three servers in one run, on lb1 and over its runtime API on lb2
+  daylight.release.haproxy_server:
+    backend: web
+    servers: [web2, web3, web4]
+    state: drained
+    peers:
+      - {name: lb2, address: "10.0.0.12:9999"}
+  delegate_to: lb1
+  run_once: true
+  become: true
+
 - name: Take web2 out at once, without waiting for its sessions
   daylight.release.haproxy_server:
     socket: /var/run/haproxy.sock
@@ -226,16 +248,30 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+servers:
+  description:
+    - With O(servers), each server's own result (the keys below, for that server), by name; where it failed, the
+      reason in C(msg). With O(servers) the keys below are not returned at the top level, except RV(failed_on),
+      RV(down_on) and RV(backend), which cover every server.
+  returned: with O(servers)
+  type: dict
+  sample: {web2: {state_before: UP, state_after: MAINT, waited_seconds: 0.21, failed_on: [], down_on: []}}
+failed_servers:
+  description: With O(servers), the servers that did not reach O(state), in the order given.
+  returned: with O(servers)
+  type: list
+  elements: str
+  sample: [web3]
 peers:
   description:
     - With O(peers), each peer's own result (the keys below, without the marker), by name; where it failed, the
       reason in C(msg).
-  returned: always
+  returned: with O(server)
   type: dict
   sample: {lb2: {state_before: UP, state_after: MAINT, waited_seconds: 0.21}}
 failed_peers:
   description: The names of the peers where the server did not reach O(state).
-  returned: always
+  returned: with O(server)
   type: list
   elements: str
   sample: [lb2]
@@ -259,19 +295,19 @@ state_before:
   description:
     - The server's status in C(show stat) before the change (C(UP), C(UP 1/2), C(DOWN), C(DRAIN), C(MAINT),
       C(no check), ...).
-  returned: always
+  returned: with O(server)
   type: str
   sample: UP
 state_after:
   description:
     - The status after the change and the wait; in check mode, the status expected (C(MAINT), C(UP)).
     - On failure of O(state=ready), the last status read (C(DOWN), C(UP 1/2), ...).
-  returned: always
+  returned: with O(server)
   type: str
   sample: MAINT
 sessions_before:
   description: The server's current sessions (C(scur)) before the change.
-  returned: always
+  returned: with O(server)
   type: int
   sample: 4
 waited_seconds:
@@ -279,21 +315,21 @@ waited_seconds:
     - Seconds spent waiting, to the millisecond, from the first command (or, when none was needed, the first
       reading). For O(state=drained), until the server was put in maintenance; for O(state=ready), until it was
       seen C(UP) (or found C(DOWN)). 0 when nothing was to be done, in check mode, and for O(state=maint).
-  returned: always
+  returned: with O(server)
   type: float
   sample: 0.412
 sessions_cut:
   description:
     - Sessions the server still had after O(drain_timeout), closed with C(shutdown sessions server). 0 when the
       drain ended in time, and for the other states.
-  returned: always
+  returned: with O(server)
   type: int
   sample: 0
 check:
   description:
     - The server's last health check as HAProxy reports it at the end.
     - Empty strings when there is none (no health checks, or checks paused in maintenance).
-  returned: always
+  returned: with O(server)
   type: dict
   contains:
     status:
@@ -310,7 +346,7 @@ check:
       sample: HTTP status check returned code <500>
 commands:
   description: The commands sent to HAProxy, in order; in check mode, the commands that would be sent.
-  returned: always
+  returned: with O(server)
   type: list
   elements: str
   sample: [set server web/web1 state drain, set server web/web1 state maint]
@@ -323,12 +359,12 @@ marker:
       task failed, for O(state=maint) it is never touched) or V(absent) (not there, and not created).
     - Null without O(marker_dir), or when the task failed before the marker's path was known (a O(backend) or
       O(server) that cannot name one).
-  returned: always
+  returned: with O(server)
   type: str
   sample: created
 marker_path:
   description: The release marker's path, C(MARKER_DIR/BACKEND/SERVER); null without O(marker_dir).
-  returned: always
+  returned: with O(server)
   type: str
   sample: /var/lib/daylight-release/drained/web/web1
 backend:
@@ -338,7 +374,7 @@ backend:
   sample: web
 server:
   description: O(server).
-  returned: always
+  returned: with O(server)
   type: str
   sample: web1
 """
@@ -351,9 +387,11 @@ from ansible_collections.daylight.release.plugins.module_utils.haproxy_server im
     NotReadyError,
     PeersError,
     Runtime,
+    ServersError,
     health_checks_fail,
     set_server_state,
     set_server_state_with_peers,
+    set_servers_state,
 )
 
 
@@ -362,7 +400,8 @@ def main():
         argument_spec=dict(
             socket=dict(type='path', default='/run/haproxy/admin.sock'),
             backend=dict(type='str', required=True),
-            server=dict(type='str', required=True),
+            server=dict(type='str'),
+            servers=dict(type='list', elements='str'),
             state=dict(type='str', required=True, choices=list(STATES)),
             poll_interval=dict(type='float', default=0.1),
             drain_timeout=dict(type='float', default=30),
@@ -376,6 +415,8 @@ def main():
             )),
         ),
         supports_check_mode=True,
+        mutually_exclusive=[('server', 'servers')],
+        required_one_of=[('server', 'servers')],
     )
     p = module.params
     name = p['name'] or p['socket']
@@ -383,14 +424,17 @@ def main():
         here = Runtime(p['socket'], p['timeout'])
         options = dict(check_mode=module.check_mode, poll_interval=p['poll_interval'],
                        drain_timeout=p['drain_timeout'], ready_timeout=p['ready_timeout'], marker_dir=p['marker_dir'])
-        if p['peers']:
-            peers = [(peer['name'], Runtime(peer['address'], p['timeout'])) for peer in p['peers']]
+        peers = [(peer['name'], Runtime(peer['address'], p['timeout'])) for peer in p['peers']]
+        if p['servers'] is not None:
+            changed, result, warnings = set_servers_state(here, peers, p['backend'], p['servers'], p['state'],
+                                                          name=name, **options)
+        elif peers:
             changed, result, warnings = set_server_state_with_peers(here, peers, p['backend'], p['server'],
                                                                     p['state'], name=name, **options)
         else:
             changed, result, warnings = set_server_state(here, p['backend'], p['server'], p['state'], **options)
             result.update(peers={}, failed_peers=[], failed_on=[], down_on=[])
-    except (NotReadyError, PeersError) as e:
+    except (NotReadyError, PeersError, ServersError) as e:
         if not module._diff:
             e.result.pop('diff', None)
         if isinstance(e, NotReadyError):
@@ -404,8 +448,8 @@ def main():
 
     for warning in warnings:
         module.warn(warning)
-    diff = result.pop('diff')
-    if module._diff:
+    diff = result.pop('diff', None)
+    if module._diff and diff:
         result['diff'] = diff
     result.pop('changed')
     module.exit_json(changed=changed, **result)

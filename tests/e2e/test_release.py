@@ -193,6 +193,43 @@ def test_node_failing_the_load_balancers_health_checks_goes_back(lab, tmp_path):
     assert states and all(servers and set(servers.values()) == {"UP"} for servers in states.values()), states
 
 
+def test_batch_where_one_node_fails_its_smoke_test_enables_only_the_other(lab, tmp_path):
+    """web2 and web3 move as one batch, with one drain and one enable for both: web3 fails its smoke test,
+    so the batch's enable must leave it out (visitors asking /probe.php would get its 500s), web2 is
+    enabled, then the release stops and every node goes back."""
+    version = "2.2.6-web3-broken"
+    pkg = _broken_package(tmp_path, version, "gethostname() === 'web3'")
+    with Load(rate=60) as load:
+        rc, out = release(version, pkg, "-e", "release_batch_size=2")[:2]
+    assert rc != 0
+    flat = " ".join(out.split())
+    assert "release %s rolled back" % version in flat and "failed on web3" in flat, out[-3000:]
+    assert "Enable the batch and wait until their health checks pass" in out, out[-3000:]
+    report = load.report(NEW, version)
+    assert report.summary()["failed"] == 0, report.failed()[:5]
+    assert served_versions() == {node: NEW for node in lab}
+    states = estate_snapshot()["haproxy"]
+    assert states and all(servers and set(servers.values()) == {"UP"} for servers in states.values()), states
+
+
+def test_batch_where_one_node_fails_the_health_checks_sends_only_that_one_back(lab, tmp_path):
+    """In a batch of two, HAProxy's checks fail on web3 only: the batch's one enable fails for web3 (DOWN)
+    and not for web2; web3 goes back on its own, and the release stops with every node back and UP."""
+    version = "2.2.7-web3-checks-fail"
+    pkg = _broken_package(tmp_path, version, "gethostname() === 'web3' && ($_SERVER['REMOTE_ADDR'] ?? '') !== '127.0.0.1'",
+                          every_page=True)
+    rc, out = release(version, pkg, "-e", "release_batch_size=2", "-e", "haproxy_backend_enable_timeout=5",
+                      *NO_LOAD, *NO_DARK_LAUNCH)[:2]
+    assert rc != 0
+    flat = " ".join(out.split())
+    assert "release %s rolled back" % version in flat, out[-3000:]
+    assert re.search(r"could not enable web3 on lb1, lb2: on lb\d: web/web3 is still DOWN", flat), out[-3000:]
+    assert "could not enable web2" not in flat, out[-3000:]
+    assert served_versions() == {node: NEW for node in lab}
+    states = estate_snapshot()["haproxy"]
+    assert states and all(servers and set(servers.values()) == {"UP"} for servers in states.values()), states
+
+
 def test_check_mode_says_what_it_would_do_and_changes_nothing(lab):
     before = estate_snapshot()
     rc, out = release("3.0.0", package("3.0.0"), "--check")[:2]

@@ -1,4 +1,4 @@
-"""haproxy_backend: both servers UP in HAProxy after drain, enable and enable again."""
+"""haproxy_backend: every server UP in HAProxy after drain, enable and enable again, alone and as a batch."""
 
 import os
 
@@ -23,7 +23,7 @@ def server_status(host, backend):
     return {r["svname"]: r["status"] for r in rows if r["pxname"] == backend and r["svname"] not in ("FRONTEND", "BACKEND")}
 
 
-@pytest.mark.parametrize("server", ["web1", "web2"])
+@pytest.mark.parametrize("server", ["web1", "web2", "web3", "web4"])
 def test_server_is_up(host, server):
     assert server_status(host, "web")[server] == "UP"
 

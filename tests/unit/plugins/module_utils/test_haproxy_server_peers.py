@@ -16,13 +16,15 @@ import socket
 
 import pytest
 
-from ansible_collections.daylight.release.plugins.module_utils.errors import UnavailableError
+from ansible_collections.daylight.release.plugins.module_utils.errors import UnavailableError, ValidationError
 from ansible_collections.daylight.release.plugins.module_utils.haproxy import tcp_address
 from ansible_collections.daylight.release.plugins.module_utils.haproxy_server import (
     PeersError,
     Runtime,
+    ServersError,
     marker_path,
     set_server_state_with_peers,
+    set_servers_state,
 )
 from ansible_collections.daylight.release.tests.unit.plugins.module_utils.test_haproxy_server import (
     FAILING,
@@ -138,3 +140,81 @@ def test_check_mode_sends_nothing_anywhere(estate, tmp_path):
     assert changed and result['marker'] == 'created' and not os.path.exists(str(tmp_path / 'm'))
     assert [fake.changes() for fake in [here] + [f for dummy, f in peers]] == [[], [], []]
     assert result['peers']['lb2']['commands'] == ['set server web/web1 state drain', 'set server web/web1 state maint']
+
+
+def batch(here, peers, servers, state, **options):
+    clock = Clock()
+    return set_servers_state(Runtime(here.path, 5), [(name, Runtime(fake.path, 5)) for name, fake in peers],
+                             'web', servers, state, name='lb1', clock=clock, sleep=clock.sleep, **options)
+
+
+def test_a_batch_is_drained_everywhere_in_one_run_each_with_its_marker(estate, tmp_path):
+    here, peers = estate(web1={}, web2={}, web3={})
+    markers = str(tmp_path / 'markers')
+    changed, result, dummy = batch(here, peers, ['web2', 'web3'], 'drained', marker_dir=markers)
+    assert changed and result['failed_servers'] == [] and result['failed_on'] == []
+    assert sorted(result['servers']) == ['web2', 'web3']
+    for server in ('web2', 'web3'):
+        assert result['servers'][server]['state_after'] == 'MAINT'
+        assert result['servers'][server]['marker'] == 'created'
+        assert os.path.exists(marker_path(markers, 'web', server))
+        for fake in [here] + [fake for dummy, fake in peers]:
+            assert fake.servers[server]['status'] == 'MAINT'
+    # the server outside the batch is not touched anywhere
+    assert not os.path.exists(marker_path(markers, 'web', 'web1'))
+    for fake in [here] + [fake for dummy, fake in peers]:
+        assert fake.servers['web1']['status'] == 'UP'
+        assert not [command for command in fake.changes() if 'web1' in command]
+
+
+def test_a_batch_where_one_server_is_down_fails_naming_it_and_enables_the_others(estate, tmp_path):
+    here, peers = estate(web1={}, web2={})
+    markers = str(tmp_path / 'markers')
+    batch(here, peers, ['web1', 'web2'], 'drained', marker_dir=markers)
+    for fake in [here] + [fake for dummy, fake in peers]:
+        fake.script('web1', 'ready', dict(status='UP'))
+        fake.script('web2', 'ready', dict(status='DOWN', **FAILING))
+    with pytest.raises(ServersError) as failure:
+        batch(here, peers, ['web1', 'web2'], 'ready', marker_dir=markers, ready_timeout=1)
+    assert str(failure.value).startswith('web2: on lb1: web/web2 is still DOWN')
+    assert 'web1:' not in str(failure.value)
+    result = failure.value.result
+    assert result['failed_servers'] == ['web2']
+    assert result['servers']['web2']['down_on'] == ['lb1', 'lb2', 'lb3'] == result['down_on']
+    assert result['servers']['web2']['marker'] == 'kept' and result['servers']['web2']['msg']
+    assert result['servers']['web1']['failed_on'] == [] and result['servers']['web1']['marker'] == 'removed'
+    assert not os.path.exists(marker_path(markers, 'web', 'web1'))
+    assert os.path.exists(marker_path(markers, 'web', 'web2'))
+
+
+def test_a_batch_alone_without_peers(estate):
+    here, dummy = estate(peers=0, web1={}, web2={})
+    changed, result, dummy = batch(here, [], ['web1', 'web2'], 'maint')
+    assert changed and here.servers['web1']['status'] == here.servers['web2']['status'] == 'MAINT'
+    assert result['servers']['web1']['peers'] == {} and result['failed_on'] == []
+
+
+def test_a_batch_in_check_mode_sends_nothing_and_diffs_each_server(estate):
+    here, peers = estate(web1={}, web2={})
+    changed, result, dummy = batch(here, peers, ['web1', 'web2'], 'drained', check_mode=True)
+    assert changed and [fake.changes() for fake in [here] + [f for dummy, f in peers]] == [[], [], []]
+    assert result['diff']['before'] == 'web1: UP\nweb2: UP\n'
+    assert result['diff']['after'] == 'web1: MAINT\nweb2: MAINT\n'
+
+
+@pytest.mark.parametrize('servers, message', [([], 'servers must name at least one server'),
+                                              (['web1', 'web2', 'web1'], 'servers names web1 more than once')])
+def test_a_batch_that_names_no_server_or_one_twice_is_refused_before_anything_is_sent(estate, servers, message):
+    here, peers = estate(web1={}, web2={})
+    with pytest.raises(ValidationError, match=message):
+        batch(here, peers, servers, 'drained')
+    assert [fake.changes() for fake in [here] + [f for dummy, f in peers]] == [[], [], []]
+
+
+def test_a_batch_with_a_bad_server_name_fails_that_server_only(estate):
+    here, peers = estate(peers=0, web1={})
+    with pytest.raises(ServersError) as failure:
+        batch(here, [], ['web1', 'web 2'], 'maint')
+    assert failure.value.result['failed_servers'] == ['web 2']
+    assert "server 'web 2' is not a name HAProxy allows" in failure.value.result['servers']['web 2']['msg']
+    assert failure.value.result['failed_on'] == ['lb1'] and here.servers['web1']['status'] == 'MAINT'

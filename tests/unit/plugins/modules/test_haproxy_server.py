@@ -204,3 +204,44 @@ def test_without_marker_dir_marker_is_null(lb, run):
     fake = lb(web1=dict(scur=0))
     result, warnings = run(state='maint', **fake.args)
     assert result['marker'] is None and result['marker_path'] is None
+
+
+def test_servers_drains_a_batch_in_one_run(lb, run):
+    fake = lb(web1=dict(scur=2), web2={}, web3={})
+    fake.script('web1', 'drain', dict(scur=1), dict(scur=0))
+    args = dict(fake.args, servers=['web1', 'web2'], name='lb1')
+    del args['server']
+    result, warnings = run(state='drained', _ansible_diff=True, **args)
+    assert result['changed'] and result['failed_servers'] == [] and result['failed_on'] == []
+    assert {s: r['state_after'] for s, r in result['servers'].items()} == {'web1': 'MAINT', 'web2': 'MAINT'}
+    assert result['servers']['web1']['sessions_before'] == 2
+    assert sorted(fake.changes()) == ['set server web/web1 state drain', 'set server web/web1 state maint',
+                                      'set server web/web2 state drain', 'set server web/web2 state maint']
+    assert result['diff'] == {'before': 'web1: UP\nweb2: UP\n', 'after': 'web1: MAINT\nweb2: MAINT\n'}
+    assert fake.servers['web3']['status'] == 'UP' and 'state_after' not in result
+
+
+def test_servers_one_down_fails_naming_it(lb, run):
+    fake = lb(web1=dict(status='MAINT', admin=0x01), web2=dict(status='MAINT', admin=0x01))
+    fake.script('web1', 'ready', dict(status='UP'))
+    fake.script('web2', 'ready', dict(FAILING, status='DOWN'))
+    args = dict(fake.args, servers=['web1', 'web2'], name='lb1')
+    del args['server']
+    result, warnings = run('fail', state='ready', ready_timeout=0.3, **args)
+    assert result['msg'].startswith('web2: on lb1: web/web2 is still DOWN')
+    assert result['failed_servers'] == ['web2'] and result['down_on'] == ['lb1']
+    assert result['servers']['web1']['state_after'] == 'UP' and result['servers']['web1']['failed_on'] == []
+    assert 'diff' not in result
+
+
+@pytest.mark.parametrize('options, message', [
+    (dict(servers=['web1']), 'parameters are mutually exclusive: server|servers'),
+    (dict(), 'one of the following is required: server, servers'),
+])
+def test_server_or_servers(lb, run, options, message):
+    fake = lb()
+    args = dict(fake.args, **options)
+    if not options:
+        del args['server']
+    result, warnings = run('fail', state='drained', **args)
+    assert message in result['msg'] and fake.changes() == []
