@@ -9,7 +9,8 @@
 2. Side by side, at 3 nodes, same package, same load: (a) a bare symlink swap on every node at once,
    no drain, no reload; (b) the same plus a graceful reload; (c) daylight.release. Each with a
    healthy release, a broken one (its probe page answers 500) and long requests (several seconds)
-   in flight across the swap.
+   in flight across the swap. Given a checkout of the ansistrano.deploy role (--ansistrano DIR),
+   also that role, as issue 8's author ran it (tests/bench/ansistrano.yml).
 
 Writes build/bench/results.json and build/bench/summary.md and prints the summary; every release of
 step 1 also gets a PNG timeline next to its timeline JSONL (tests/bench/plot.py: requests/s,
@@ -152,14 +153,25 @@ def broken(tmp_dir, version):
     return variant_package(pathlib.Path(tmp_dir), version, fault, base=BASE)
 
 
-def compare(out_dir, tag):
-    """(a) bare swap, (b) swap + reload, (c) daylight.release: healthy, broken, long requests."""
+def undo_ansistrano():
+    """Every node's docroot link back on BASE on the share, and ansistrano's directories gone, for the next release."""
+    for node in web_nodes():
+        subprocess.run(["podman", "exec", node, "bash", "-c",
+                        "ln -sfn /srv/daylight/releases/%s /var/www/current.bench && mv -T /var/www/current.bench "
+                        "/var/www/current && systemctl reload apache2 && rm -rf /var/www/ansistrano-releases "
+                        "/var/www/shared" % BASE], check=True, capture_output=True)
+
+
+def compare(out_dir, tag, ansistrano=None):
+    """(a) bare swap, (b) swap + reload, (c) daylight.release: healthy, broken, long requests; and ansistrano when given."""
     rows = []
     tmp = os.path.join(out_dir, "packages")
     os.makedirs(tmp, exist_ok=True)
     ways = [("bare swap", "tests/bench/all_at_once.yml", {"all_at_once_reload": False}),
             ("swap + reload", "tests/bench/all_at_once.yml", {"all_at_once_reload": True}),
             ("daylight.release", "release.yml", {})]
+    if ansistrano:
+        ways.insert(2, ("ansistrano", "tests/bench/ansistrano.yml", {"bench_ansistrano_role": os.path.abspath(ansistrano)}))
     cases = [("healthy", 0), ("broken", 0), ("long requests", 4)]
     for case, long_requests in cases:
         for n, (way, play, extra) in enumerate(ways):
@@ -180,6 +192,8 @@ def compare(out_dir, tag):
                    "after": sorted(set(served_versions().values()))}
             row.update(visitors(load.report(BASE, version)))
             rows.append(row)
+            if way == "ansistrano":
+                undo_ansistrano()
             print("  %-14s %-17s rc=%d wall %.1f s failed %d mixed %d stale %d" % (
                 case, way, rc, seconds, row["failed"], row["mixed_version"], row["stale"]), flush=True)
     return rows
@@ -292,6 +306,8 @@ def main():
                         help="measure Ansible's options (pipelining, ControlPersist, forks, Mitogen) at 3 nodes")
     parser.add_argument("--staging", action=argparse.BooleanOptionalAction, default=True,
                         help="measure staging a 50 MB package")
+    parser.add_argument("--ansistrano", metavar="DIR",
+                        help="a checkout of the ansistrano.deploy role, to compare with side by side (not installed by make)")
     parser.add_argument("--out", default=os.path.join(ROOT, "build", "bench"))
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
@@ -312,7 +328,7 @@ def main():
             print("  %d nodes, batch %s: rc=%d %s" % (nodes, batch, r["rc"], r["summary"]), flush=True)
     if args.compare:
         back_to_three_nodes()
-        results["comparison"] = compare(args.out, tag)
+        results["comparison"] = compare(args.out, tag, args.ansistrano)
     if args.options or args.staging:
         back_to_three_nodes()
     if args.options:
