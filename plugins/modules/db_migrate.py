@@ -35,10 +35,15 @@ extends_documentation_fragment:
   - daylight.release.attributes
   - daylight.release.mariadb
 options:
-  migrations:
+  migrations_dir:
     description:
-      - The release's migration files, a dict of file name (like C(0003_add_note.sql)) to content.
-    type: dict
+      - The staged release's C(migrations/) directory on the host the module runs on (a web node sees it on the
+        share). Its C(*.sql) files (like C(0003_add_note.sql)) are read in this run; none, or no such directory,
+        means nothing to do, and the database is not contacted.
+      - Read here rather than handed over file by file (M(ansible.builtin.find) and a M(ansible.builtin.slurp) loop),
+        because a package carries every migration of its application's history, and each file would cost a round
+        trip to the host on every release.
+    type: path
     required: true
   phase:
     description:
@@ -104,7 +109,7 @@ attributes:
 EXAMPLES = r"""
 - name: Apply the expand migrations of release 2.1.0
   daylight.release.db_migrate:
-    migrations: "{{ files }}"
+    migrations_dir: /srv/daylight/releases/2.1.0/migrations
     phase: pre
     release: 2.1.0
     login_host: db1.example.com
@@ -115,6 +120,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+files:
+  description: The migration files found in O(migrations_dir), by name.
+  returned: always
+  type: list
+  elements: str
+  sample: [0001_create_visits.sql, 0002_visits_add_node.sql]
 applied:
   description: The migrations applied (in check mode, the ones that would be), in order.
   returned: always
@@ -127,7 +138,7 @@ applied:
       statements: ["ALTER TABLE t ADD note TEXT NULL, ALGORITHM=INSTANT"]
 contracts_pending:
   description:
-    - Versions of the contract (post) migrations among O(migrations) still pending after this run
+    - Versions of the contract (post) migrations in O(migrations_dir) still pending after this run
       (in check mode, after the run it reports). Always empty after O(phase=post).
     - After O(phase=pre), empty means the post phase of the same files has nothing to do.
   returned: always
@@ -158,7 +169,7 @@ def utc_now():
     return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
 
 
-def run(module, p):
+def run(module, p, files):
     connection = mariadb.connect(p)
     try:
         cursor = connection.cursor()
@@ -170,7 +181,7 @@ def run(module, p):
             for version in repaired:
                 cursor.execute('DELETE FROM %s WHERE version = %%s AND success = 0' % db_migrate.HISTORY_TABLE, (version,))
         applied = dict((v, row['checksum']) for v, row in history.items() if row['success'])
-        pending, contracts_pending = migrations.plan_with_contracts_left(p['migrations'], applied, p['phase'])
+        pending, contracts_pending = migrations.plan_with_contracts_left(files, applied, p['phase'])
         notes = []
         if pending and p['rehearse'] and not module.check_mode:
             notes = db_migrate.rehearse(cursor, p['database'], p['rehearsal_database'] or p['database'] + '_rehearsal',
@@ -192,7 +203,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             mariadb.CONNECTION_ARGUMENT_SPEC,
-            migrations=dict(type='dict', required=True),
+            migrations_dir=dict(type='path', required=True),
             phase=dict(type='str', choices=['pre', 'post'], default='pre'),
             release=dict(type='str', required=True),
             who=dict(type='str', default=''),
@@ -207,18 +218,28 @@ def main():
         ),
         supports_check_mode=True,
     )
-    if mariadb.pymysql is None:
-        module.fail_json(msg=missing_required_lib('PyMySQL'), exception=mariadb.PYMYSQL_ERROR)
     p = module.params
     try:
-        done, repaired, notes, contracts_pending = run(module, p)
+        files = migrations.read_dir(p['migrations_dir'])
+    except DaylightError as e:
+        module.fail_json(msg='migrations of release %s: %s' % (p['release'], e))
+    if not files:
+        module.exit_json(changed=False, files=[], applied=[], repaired=[], notes=[], contracts_pending=[])
+    if not (p['database'] and p['login_user']):
+        module.fail_json(msg='release %s carries %d migration(s) (%s) but no database is configured: give database and '
+                             'login_user (in the db_migrate role: db_migrate_name, db_migrate_user and '
+                             'db_migrate_password, from a vault)' % (p['release'], len(files), ', '.join(sorted(files))))
+    if mariadb.pymysql is None:
+        module.fail_json(msg=missing_required_lib('PyMySQL'), exception=mariadb.PYMYSQL_ERROR)
+    try:
+        done, repaired, notes, contracts_pending = run(module, p, files)
     except DaylightError as e:
         module.fail_json(msg='migrations of release %s (%s phase) stopped: %s' % (p['release'], p['phase'], e))
     except mariadb.pymysql.MySQLError as e:
         module.fail_json(msg='migrations of release %s: the database %s refused: %s' % (p['release'], mariadb.server(p), e))
     for note in notes:
         module.warn(note)
-    module.exit_json(changed=bool(done) or bool(repaired), applied=done, repaired=repaired, notes=notes,
+    module.exit_json(changed=bool(done) or bool(repaired), files=sorted(files), applied=done, repaired=repaired, notes=notes,
                      contracts_pending=contracts_pending)
 
 

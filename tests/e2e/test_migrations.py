@@ -4,11 +4,13 @@ Runs in its own database (daylight_test, created by lab/configure.yml) as the ap
 over TCP with a password, from db1 itself (it has PyMySQL). Each test starts from an empty database.
 """
 
+import io
 import json
 import os
 import re
 import signal
 import subprocess
+import tarfile
 import threading
 import time
 
@@ -48,10 +50,25 @@ def on_db1(tmp_path, module, args):
     return ["ansible-playbook", "-v", str(play)]
 
 
+def on_db1_files(files):
+    """Write files ({name: text}) into a new directory on db1, as a release's migrations/; return its path."""
+    directory = "/tmp/e2e-migrations/%d" % time.monotonic_ns()
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        for name, text in files.items():
+            data = text.encode("utf-8")
+            member = tarfile.TarInfo(name)
+            member.size = len(data)
+            tar.addfile(member, io.BytesIO(data))
+    subprocess.run(["podman", "exec", "-i", "db1", "sh", "-c", "mkdir -p %s && tar -x -C %s" % (directory, directory)],
+                   input=archive.getvalue(), check=True, capture_output=True)
+    return directory
+
+
 def migrate(tmp_path, files, phase="pre", release="9.0.0", **options):
-    """Run db_migrate on db1 through ansible-playbook -v; return (returncode, output)."""
-    args = dict(dict(migrations=files, phase=phase, release=release, who="e2e", lock_timeout=5, lock_wait_timeout=1,
-                     retries=1), **options)
+    """Run db_migrate on db1 through ansible-playbook -v on files ({name: text}); return (returncode, output)."""
+    args = dict(dict(migrations_dir=on_db1_files(files), phase=phase, release=release, who="e2e", lock_timeout=5,
+                     lock_wait_timeout=1, retries=1), **options)
     proc = subprocess.run(on_db1(tmp_path, "db_migrate", args), cwd=ROOT, capture_output=True, text=True,
                           check=False, timeout=300)
     return proc.returncode, proc.stdout + proc.stderr

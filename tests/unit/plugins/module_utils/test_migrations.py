@@ -20,6 +20,7 @@ from ansible_collections.daylight.release.plugins.module_utils.migrations import
     is_alter_table,
     parse_filename,
     plan,
+    read_dir,
     read_directives,
     split_statements,
     with_online_algorithm,
@@ -655,3 +656,35 @@ def test_plan_refuses_bad_history_and_phase():
         plan(FILES, {'v1': 'abc'}, 'pre')
     with pytest.raises(MigrationError):
         plan(FILES, {}, 'later')
+
+
+# ---------------------------------------------------------------- read_dir
+
+
+def test_read_dir_reads_the_sql_files_only(tmp_path):
+    (tmp_path / '0002_b.sql').write_text('ALTER TABLE t ADD c INT;', encoding='utf-8')
+    (tmp_path / '0001_a.sql').write_text(u'-- caf\u00e9\nCREATE TABLE t (id INT);', encoding='utf-8')
+    (tmp_path / 'README.md').write_text('not a migration', encoding='utf-8')
+    (tmp_path / 'old.sql').mkdir()
+    assert read_dir(str(tmp_path)) == {'0001_a.sql': u'-- caf\u00e9\nCREATE TABLE t (id INT);',
+                                       '0002_b.sql': 'ALTER TABLE t ADD c INT;'}
+
+
+def test_read_dir_of_a_release_without_migrations_is_empty(tmp_path):
+    assert read_dir(str(tmp_path / 'migrations')) == {}
+    assert read_dir(str(tmp_path)) == {}
+
+
+def test_read_dir_names_a_file_that_is_not_utf8(tmp_path):
+    (tmp_path / '0001_a.sql').write_bytes(b'INSERT INTO t VALUES (\'\xe9\');')
+    with pytest.raises(MigrationError) as info:
+        read_dir(str(tmp_path))
+    assert info.value.file == '0001_a.sql'
+    assert 'not UTF-8' in str(info.value)
+
+
+def test_read_dir_names_a_path_that_is_not_a_directory(tmp_path):
+    (tmp_path / 'migrations').write_text('', encoding='utf-8')
+    with pytest.raises(MigrationError) as info:
+        read_dir(str(tmp_path / 'migrations'))
+    assert 'cannot list' in str(info.value) and str(tmp_path / 'migrations') in str(info.value)

@@ -134,12 +134,43 @@ def test_without_pymysql_it_says_what_to_install(run_module, monkeypatch, backfi
     assert backfill.calls == []
 
 
-def test_db_migrate_still_connects_with_autocommit_through_the_shared_code(run_module, pymysql):
+def _migrations_dir(tmp_path):
+    (tmp_path / '0001_create_t.sql').write_text('CREATE TABLE t (id INT PRIMARY KEY);', encoding='utf-8')
+    return str(tmp_path)
+
+
+def test_db_migrate_still_connects_with_autocommit_through_the_shared_code(run_module, pymysql, tmp_path):
     pymysql.refuse = [MySQLError(2003, "Can't connect to MySQL server on 'db1'")]
-    kind, result = run_module(db_migrate.main, migrations={}, release='2.1.0', login_host='db1', login_user='app',
-                              database='app')
+    kind, result = run_module(db_migrate.main, migrations_dir=_migrations_dir(tmp_path), release='2.1.0',
+                              login_host='db1', login_user='app', database='app')
     assert kind == 'fail'
     assert pymysql.calls == [dict(user='app', password='', database='app', autocommit=True, connect_timeout=10,
                                   host='db1', port=3306)]
     assert result['msg'] == ("migrations of release 2.1.0: the database db1:3306 refused: (2003, \"Can't connect to "
                              "MySQL server on 'db1'\")")
+
+
+def test_db_migrate_without_migration_files_touches_no_database(run_module, pymysql, tmp_path):
+    kind, result = run_module(db_migrate.main, migrations_dir=str(tmp_path / 'migrations'), release='2.1.0',
+                              login_user='', database='')
+    assert kind == 'exit', result
+    assert (result['changed'], result['files'], result['applied'], result['contracts_pending']) == (False, [], [], [])
+    assert pymysql.calls == []
+
+
+def test_db_migrate_with_migration_files_and_no_database_names_them(run_module, pymysql, tmp_path):
+    kind, result = run_module(db_migrate.main, migrations_dir=_migrations_dir(tmp_path), release='2.1.0',
+                              login_user='app', database='')
+    assert kind == 'fail'
+    assert result['msg'].startswith('release 2.1.0 carries 1 migration(s) (0001_create_t.sql) but no database is '
+                                    'configured: give database and login_user'), result['msg']
+    assert pymysql.calls == []
+
+
+def test_db_migrate_names_a_migration_file_it_cannot_read(run_module, pymysql, tmp_path):
+    (tmp_path / '0001_create_t.sql').write_bytes(b'\xff\xfe')
+    kind, result = run_module(db_migrate.main, migrations_dir=str(tmp_path), release='2.1.0', login_user='app',
+                              database='app')
+    assert kind == 'fail'
+    assert result['msg'].startswith('migrations of release 2.1.0: 0001_create_t.sql: not UTF-8 text'), result['msg']
+    assert pymysql.calls == []
