@@ -107,7 +107,8 @@ molecule: deps venv collection
 e2e: deps venv collection
 	lab/lab.sh down
 	$(MAKE) lab
-	pytest tests/e2e --durations=20
+	rm -f build/e2e-playbooks.jsonl
+	pytest tests/e2e --durations=0 --durations-min=1
 
 static: lint unit sanity integration
 

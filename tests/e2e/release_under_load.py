@@ -115,12 +115,24 @@ def served_versions():
     return versions
 
 
+# Every playbook run of the e2e suite through playbook(), one JSON line each (test, playbook,
+# seconds, rc): how much of the suite's time is releases, for deciding what to make faster.
+PLAYBOOK_RUNS = os.path.join(ROOT, "build", "e2e-playbooks.jsonl")
+
+
 def playbook(name, *args, env=None):
     """Run a playbook from the repository root (env: extra environment); return (returncode, output, seconds)."""
     started = time.monotonic()
     proc = subprocess.run(["ansible-playbook", name, *args], cwd=ROOT, capture_output=True, text=True, check=False,
                           env=dict(os.environ, **(env or {})))
-    return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started
+    seconds = time.monotonic() - started
+    test = os.environ.get("PYTEST_CURRENT_TEST")
+    if test:
+        os.makedirs(os.path.dirname(PLAYBOOK_RUNS), exist_ok=True)
+        with open(PLAYBOOK_RUNS, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"test": test.rsplit(" ", 1)[0], "playbook": name, "seconds": round(seconds, 1),
+                                "rc": proc.returncode}) + "\n")
+    return proc.returncode, proc.stdout + proc.stderr, seconds
 
 
 def last_report(version):
