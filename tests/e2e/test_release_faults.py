@@ -2,7 +2,8 @@
 
 Runs after test_release.py (file order), which leaves every node on 2.0.0. Nothing is mocked:
 the faults are real (visitors' errors and slowness in a real package, no traffic, a second
-operator, the controller killed with SIGTERM, a load balancer frozen with `podman pause`).
+operator, the controller killed with SIGTERM, a load balancer frozen with `podman pause`, a web
+node frozen or unreachable in its turn).
 Every test asserts the final state: versions served, states on both load balancers, the lock,
 the history entry, and what the visitors saw.
 """
