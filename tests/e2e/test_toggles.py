@@ -346,6 +346,43 @@ def test_half_failed_push_is_reported_per_node_and_converges(lab):
     assert all(f == features[lab[0]] for f in features.values()), features
 
 
+def test_a_frozen_node_is_named_and_does_not_hold_the_others(lab):
+    push(BANDS_10)
+    frozen = lab[-1]
+    # An SSH connection to the node is open when it freezes (ControlPersist keeps the last one):
+    # nothing refuses the push's commands, nothing answers them.
+    subprocess.run(["ansible", frozen, "-m", "ansible.builtin.ping"], cwd=ROOT, check=True, capture_output=True)
+    started = time.monotonic()
+    proc = subprocess.Popen(["ansible-playbook", "toggles.yml", "-e", json.dumps(
+        {"feature_toggles_features": BANDS_MOVED, "feature_toggles_timeout": 5})], cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    try:
+        # Frozen once the run has its hosts (the lab's inventory lists only running containers)
+        # and before the push: while the bands are checked on the controller.
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "Validate the bands]" in line:
+                subprocess.run(["podman", "pause", frozen], check=True, capture_output=True)
+                break
+        out = "".join(lines) + proc.communicate(timeout=300)[0]
+        took = time.monotonic() - started
+        assert proc.returncode != 0, out[-3000:]
+        assert "the bands did not reach %s" % frozen in " ".join(out.split()), out[-3000:]
+        assert "Timed out after 5 second(s)" in out, out[-3000:]
+        assert took < 90, "the push took %.0f s" % took
+        files = node_files()
+        for node in lab[:-1]:
+            assert b'"from": 6' in files[node], (node, files[node])
+    finally:
+        subprocess.run(["podman", "unpause", frozen], check=False, capture_output=True)
+        proc.kill()
+    out = push(BANDS_MOVED)
+    counts = recap(out)
+    assert {node: counts[node]["changed"] > 0 for node in lab} == {node: node == frozen for node in lab}, out[-3000:]
+    assert node_serials() == file_serials()
+
+
 def test_ramp_10_50_100_with_a_passing_health_check(lab):
     push(BANDS_10)
     ramp = {"feature": "checkout", "group": "new-checkout", "steps": [10, 50, 100], "pause": 4}
