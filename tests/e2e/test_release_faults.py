@@ -341,6 +341,69 @@ def test_load_balancer_paused_mid_release_then_rerun_converges(lab, tmp_path):
     assert record("load balancer paused", version, load, started, old=before["web1"])["failed"] == 0
 
 
+# A node that stops answering in its turn, two ways a real one does: frozen (a hung NFS mount, a
+# host out of memory: its SSH connections stay open and nothing comes back) and unreachable (its
+# sshd gone: connections refused). (command that breaks it, command that mends it), per node.
+NODE_FAULTS = {
+    "frozen": (["podman", "pause", "{node}"], ["podman", "unpause", "{node}"]),
+    "unreachable": (["podman", "exec", "{node}", "bash", "-c", "systemctl stop ssh.socket ssh; pkill -9 sshd"],
+                    ["podman", "exec", "{node}", "systemctl", "start", "ssh"]),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(NODE_FAULTS))
+def test_a_node_that_stops_answering_in_its_turn_stops_the_release_then_rerun_converges(lab, tmp_path, fault):
+    before, earlier = served_versions(), {h["id"] for h in history()}  # a lab used before keeps its history
+    version, started, victim = "2.8.2-node-" + fault, time.monotonic(), lab[-1]  # the last turn: two nodes are switched by then
+    pkg = _broken_package(tmp_path, version, "false")
+    break_it, mend_it = ([arg.format(node=victim) for arg in command] for command in NODE_FAULTS[fault])
+    with Load(rate=60) as load:
+        try:
+            # The node's own steps give up after 5 s here (30 s by default).
+            proc = _start(version, pkg, *SHORT_WINDOW, "-e", "apache_docroot_timeout=5")
+            deadline = time.monotonic() + 180
+            # Broken once drained, in the second or so before its swap, reload and smoke test are done.
+            while not lb_states("web").get("lb1", {}).get(victim, "").startswith("MAINT") and time.monotonic() < deadline:
+                time.sleep(0.05)
+            subprocess.run(break_it, check=True, capture_output=True)
+            broken = time.monotonic()
+            out = proc.communicate(timeout=600)[0]
+            stopped_after = time.monotonic() - broken
+            print("%s %s at %.1f s; the release ended %.1f s later" % (victim, fault, broken - started, stopped_after))
+            # Stopped, not hung and not cut short: the nodes already switched went back, the lock
+            # was given back, and the node that stopped answering is named and left out of the pool.
+            assert proc.returncode != 0, out[-3000:]
+            text = flat(out)
+            stopped = r"release %s stopped: %s stopped answering in its turn: " % (re.escape(version), victim)
+            assert re.search(stopped, text), out[-3000:]
+            assert "but for %s, which did not answer" % victim in text, out[-3000:]
+            assert stopped_after < 120, "the release took %.0f s to stop" % stopped_after
+            assert share(".lock") is None and history()[-1]["result"] == "stopped", history()[-1:]
+            states = lb_states("web")
+            assert all(lb[victim].startswith("MAINT") for lb in states.values()), states
+            assert all(lb[n].startswith("UP") for lb in states.values() for n in lab if n != victim), states
+            assert {n: v for n, v in served_versions().items() if n != victim} == {n: before[n] for n in lab if n != victim}
+            if fault == "unreachable":  # the lab's inventory lists running containers only: a paused one is not in it
+                # What the runbook has the operator run next names the node too, and does not stop at it.
+                rc, out = playbook("playbooks/status.yml", "-e", "apache_docroot_timeout=5")[:2]
+                assert rc == 0, out[-3000:]
+                drained = "%s: did not answer; lb1 MAINT, lb2 MAINT; drained by a release that did not finish" % victim
+                assert drained in flat(out), out[-3000:]
+                first = lab[0]
+                assert "%s: link %s, answers %s; lb1 UP, lb2 UP" % (first, before[first], before[first]) in flat(out), out[-3000:]
+        finally:
+            subprocess.run(mend_it, check=False)
+        # Answering again: the next run puts the node back first, then releases every node; in
+        # batches of 2 too (the drained node counts as serving, since it is put back first).
+        rc, out = release(version, pkg, *SHORT_WINDOW, "-e", "release_batch_size=2")[:2]
+    assert rc == 0, out[-3000:]
+    assert_estate(version, out)
+    results = [h["result"] for h in history() if h["version"] == version and h["id"] not in earlier]
+    assert results == ["stopped", "completed"], history()[-3:]
+    summary = record("a node %s in its turn" % fault, version, load, started, old=before["web1"])
+    assert summary["failed"] == 0, summary
+
+
 def _by_hand(command, node):
     """What a person does on every load balancer's admin socket: 'disable' or 'enable' a server."""
     for lb in lb_states("web"):
