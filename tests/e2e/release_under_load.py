@@ -115,6 +115,17 @@ def served_versions():
     return versions
 
 
+def share(name):
+    """A file of the releases share (None when absent), read through the first web node that
+    answers: a test may freeze one."""
+    for node in web_nodes():
+        out = subprocess.run(["podman", "exec", node, "cat", "/srv/daylight/releases/" + name],
+                             capture_output=True, text=True, check=False)
+        if out.returncode != 255:  # podman's own failure (a paused container): try the next node
+            return out.stdout if out.returncode == 0 else None
+    raise AssertionError("no web node answered to read %s from the share" % name)
+
+
 # Every playbook run of the e2e suite through playbook(), one JSON line each (test, playbook,
 # seconds, rc): how much of the suite's time is releases, for deciding what to make faster.
 PLAYBOOK_RUNS = os.path.join(ROOT, "build", "e2e-playbooks.jsonl")

@@ -19,7 +19,8 @@ import pytest
 
 from ansible_collections.daylight.release.plugins.filter.release_lock import lock_holder_state
 from loadgen import MIXED_PATHS, Load, discover_load_balancers
-from release_under_load import NO_DARK_LAUNCH, ROOT, lb_states, package, playbook, release, served_versions, web_nodes
+from release_under_load import (NO_DARK_LAUNCH, ROOT, lb_states, package, playbook, release, served_versions, share,
+                                web_nodes)
 from test_release import NO_LOAD, _broken_package
 
 START = "2.0.0"
@@ -32,16 +33,6 @@ FROZEN_LB_WAITS = ("-e", json.dumps({"dark_launch_sample_timeout": 5, "haproxy_b
                                      "haproxy_backend_command_timeout": 3}))
 # Only visitors (through a load balancer) see the fault; the smoke test asks from 127.0.0.1.
 VISITOR = "($_SERVER['REMOTE_ADDR'] ?? '') !== '127.0.0.1'"
-
-
-def share(name):
-    """A file of the share, read through the first web node that answers (a test may freeze one)."""
-    for node in web_nodes():
-        out = subprocess.run(["podman", "exec", node, "cat", "/srv/daylight/releases/" + name],
-                             capture_output=True, text=True, check=False)
-        if out.returncode != 255:  # podman's own failure (a paused container): try the next node
-            return out.stdout if out.returncode == 0 else None
-    raise AssertionError("no web node answered to read %s from the share" % name)
 
 
 def history():
