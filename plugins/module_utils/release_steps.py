@@ -45,6 +45,7 @@ STEP_LABELS = (
 STEP_FILES = {
     ('haproxy_backend', 'drain.yml'): 'drain',
     ('haproxy_backend', 'enable.yml'): 'enable',
+    ('haproxy_backend', '_enable_trouble.yml'): 'enable',
 }
 STEP_ROLES = {
     'apache_docroot': 'swap_reload',

@@ -279,6 +279,8 @@ def test_a_failed_turn_puts_the_node_back_outside_its_swap_and_enable():
 @pytest.mark.parametrize('role, path, includes, step', [
     ('daylight.release.haproxy_backend', ROLES + '/haproxy_backend/tasks/drain.yml:11', [], 'drain'),
     ('haproxy_backend', ROLES + '/haproxy_backend/tasks/enable.yml:9', [], 'enable'),
+    ('haproxy_backend', ROLES + '/haproxy_backend/tasks/_enable_trouble.yml:4', [ROLES + '/haproxy_backend/tasks/enable.yml:50'],
+     'enable'),
     ('daylight.release.haproxy_backend', ROLES + '/haproxy_backend/tasks/main.yml:2', [], None),
     ('daylight.release.apache_docroot', ROLES + '/apache_docroot/tasks/main.yml:22', [], 'swap_reload'),
     ('daylight.release.smoke_test', ROLES + '/smoke_test/tasks/main.yml:4', [], 'smoke'),
@@ -288,6 +290,8 @@ def test_a_failed_turn_puts_the_node_back_outside_its_swap_and_enable():
     # The dark launch in the node's turn, and its error log check after the live window (part of the watch).
     ('daylight.release.dark_launch', ROLES + '/dark_launch/tasks/main.yml:20', [SWITCH + ':60', PLAYBOOK + ':280'],
      'dark_launch'),
+    ('daylight.release.dark_launch', ROLES + '/dark_launch/tasks/main.yml:20',
+     [ROLES + '/release_node/tasks/_dark_launch.yml:3', SWITCH + ':97', PLAYBOOK + ':280'], 'dark_launch'),
     ('daylight.release.dark_launch', ROLES + '/dark_launch/tasks/findings.yml:9', [SWITCH + ':60', PLAYBOOK + ':280'],
      'dark_launch'),
     ('daylight.release.dark_launch', ROLES + '/dark_launch/tasks/findings.yml:9', [PLAYBOOK + ':310'], 'canary_watch'),
