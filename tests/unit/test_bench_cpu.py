@@ -10,12 +10,10 @@ __metaclass__ = type
 import importlib.util
 import json
 import pathlib
-import sys
 
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / 'tests' / 'bench'))
 SPEC = importlib.util.spec_from_file_location('bench_cpu', str(REPO / 'tests' / 'bench' / 'cpu.py'))
 cpu = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(cpu)
